@@ -102,9 +102,9 @@ def ci(ctx: StepContext, prepare: Prepared) -> dict[str, object]:
 @action("validate.health")
 def health(ctx: StepContext) -> Health:
     """Production's own health: its tests and the hold-out on the production commit. Green is
-    kept per tree and hold-out (and serves validation's calibration as well) for
-    ``health.green_for_h`` hours, then checked again with every test run anew; red is
-    checked again next time, so a fix outside git (a flaky service) is seen at once."""
+    kept per tree and hold-out for ``health.green_for_h`` hours, then checked again with every
+    test run anew; red is checked again next time, so a fix outside git (a flaky service) is
+    seen at once. Journeys that all passed calibrate the tree, red tests or not."""
     settings, store, repo = ctx.services.settings, ctx.services.store, ctx.services.repo
     _, sha = production_tip(ctx)
     key = calibration_key(repo, sha, settings.holdout_dir, "health")
@@ -125,6 +125,8 @@ def health(ctx: StepContext) -> Health:
         journeys=len(result.journeys),
         network=result.network,
     )
+    # the same journeys on the same tree, red tests or not: calibration too
+    record_calibration(store, calibration_key(repo, sha, settings.holdout_dir), result)
     if not summary.green:
         raise StepFailed(
             f"production {sha[:12]} is red: `{result.tests.command}` exited "
@@ -133,8 +135,6 @@ def health(ctx: StepContext) -> Health:
             result,
         )
     store.set_flag(key, summary.model_dump_json(exclude={"network"}))
-    if not failed:  # the same journeys on the same tree: validation's calibration too
-        record_calibration(store, calibration_key(repo, sha, settings.holdout_dir), result)
     return summary
 
 
@@ -267,7 +267,7 @@ def check(ctx: StepContext, prepare: Prepared, baseline: Baseline) -> CheckResul
         before=before,
         reuse=flakes(ctx.services.store),
     )
-    if result.journeys_passed and not result.setup_offline_for:
+    if not result.setup_offline_for:
         # if this candidate lands, production becomes this tree: already baseline
         key = calibration_key(repo, candidate, ctx.services.settings.holdout_dir)
         record_calibration(ctx.services.store, key, result)
