@@ -15,6 +15,7 @@ from harness.artifacts import (
     CheckResult,
     Failed,
     Health,
+    HoldoutRun,
     KeptVerdict,
     PrCandidate,
     Prepared,
@@ -158,12 +159,7 @@ def baseline(ctx: StepContext, prepare: Prepared) -> Baseline:
             base=base,
             queued=queued,
         )
-    result, cached = cached_or_computed(
-        services.store,
-        services.settings.state_dir,
-        calibration_key(services.repo, sha, services.settings.holdout_dir),
-        lambda: journeys_on(ctx, sha, "baseline"),
-    )
+    result, cached = _calibration(ctx, sha)
     if not result.journeys_passed:
         failed = sum(not j.passed for j in result.journeys)
         # the count only: this line reaches the issue; the names stay in the run's record
@@ -173,6 +169,25 @@ def baseline(ctx: StepContext, prepare: Prepared) -> Baseline:
             result,
         )
     return Baseline(**dict(result), production_sha=sha, cached=cached, base=base, queued=queued)
+
+
+def _calibration(ctx: StepContext, sha: str) -> tuple[HoldoutRun, bool]:
+    """The hold-out on ``sha`` (the calibration of its tree, computed once), and whether it
+    was known already."""
+    services = ctx.services
+    return cached_or_computed(
+        services.store,
+        services.settings.state_dir,
+        calibration_key(services.repo, sha, services.settings.holdout_dir),
+        lambda: journeys_on(ctx, sha, "baseline"),
+    )
+
+
+@action("validate.calibrate")
+def calibrate(ctx: StepContext) -> HoldoutRun:
+    """Calibration alone, passed or not, kept for the validations after it: a backtest's
+    look, before any model call, at whether the hold-out fits a case's base."""
+    return _calibration(ctx, production_tip(ctx)[1])[0]
 
 
 def _queued_base(ctx: StepContext, head: str, production: str) -> tuple[str | None, list[int]]:
