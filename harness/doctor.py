@@ -235,8 +235,7 @@ def checked(
     progress: Progress = lambda _: None,
     journeys: tuple[str, ...] | None = None,
 ) -> DoctorReport:
-    """``report`` with the checks (``run_doctor``'s) on its commit of ``repo``: a backtest
-    asks too, whether the hold-out fits a case's base."""
+    """``report`` with the checks (``run_doctor``'s) on its commit of ``repo``."""
     commands = settings.config.commands
     state_dir = settings.state_dir
     manager = WorktreeManager.of(repo, state_dir)

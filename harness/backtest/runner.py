@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from harness.artifacts import HoldoutRun
 from harness.backtest.cases import (
     Case,
     history_cases,
@@ -47,14 +48,13 @@ from harness.backtest.scratch import (
     scratch_settings,
 )
 from harness.digest import sha256
-from harness.doctor import DoctorReport, checked
 from harness.engine.budget import check_caps, start_of_day
 from harness.engine.context import Services
 from harness.engine.killswitch import check_kill_switch
+from harness.engine.runner import Engine
 from harness.errors import BudgetExceeded, FactoryError, LeaseError, StoppedError, UsageError
 from harness.faults import fault_point
 from harness.git.repo import GitRepo
-from harness.model.provider import ProviderReadiness
 from harness.services import open_services
 from harness.store.backtests import BACKTEST_LEASE, BacktestRecord
 from harness.store.db import Store
@@ -168,20 +168,16 @@ def _gate(
 
 
 def misfit(services: Services) -> str | None:
-    """Why the hold-out does not fit the case's base, found before any model call: its
-    journeys (``factory doctor --journeys``) on the scratch production, once, before the
-    case's first run (None: they pass, or none ran: set-up or the app failed there, which
-    validation tells as inconclusive)."""
-    settings = services.settings
-    if services.store.list_runs(limit=1):
+    """Why the hold-out does not fit the case's base, found before any model call: validation's
+    own calibration on the scratch production (``validate.calibrate``), computed once and kept
+    for the case's validation to read (None: its journeys pass, or none ran: set-up or the app
+    failed there, which validation tells as inconclusive)."""
+    ran = Engine(services).run("calibrate").artifact(HoldoutRun)
+    if ran is None or ran.journeys_passed:
         return None
-    sha = str(services.repo.rev_parse(f"refs/heads/{settings.config.production_branch}"))
-    provider = ProviderReadiness(settings.config.provider.type, True, "not asked")
-    report = checked(settings, services.repo, DoctorReport(sha, provider), journeys=())
-    ran = [c for c in report.checks if c.name.startswith("journey:")]  # on an app that served
-    failed = sum(not c.passed for c in ran)
-    said = f"the hold-out does not fit this base: {failed} of {len(ran)} journeys fail on {sha}"
-    return said if failed else None
+    failed = sum(not j.passed for j in ran.journeys)
+    journeys = f"{failed} of {len(ran.journeys)} journeys"
+    return f"the hold-out does not fit this base: {journeys} fail on {ran.sha}"
 
 
 def _rehearsed_row(

@@ -15,6 +15,7 @@ from harness.artifacts import (
     CheckResult,
     Failed,
     Health,
+    HoldoutRun,
     KeptVerdict,
     PrCandidate,
     Prepared,
@@ -102,9 +103,9 @@ def ci(ctx: StepContext, prepare: Prepared) -> dict[str, object]:
 @action("validate.health")
 def health(ctx: StepContext) -> Health:
     """Production's own health: its tests and the hold-out on the production commit. Green is
-    kept per tree and hold-out (and serves validation's calibration as well) for
-    ``health.green_for_h`` hours, then checked again with every test run anew; red is
-    checked again next time, so a fix outside git (a flaky service) is seen at once."""
+    kept per tree and hold-out for ``health.green_for_h`` hours, then checked again with every
+    test run anew; red is checked again next time, so a fix outside git (a flaky service) is
+    seen at once. Journeys that all passed calibrate the tree, red tests or not."""
     settings, store, repo = ctx.services.settings, ctx.services.store, ctx.services.repo
     _, sha = production_tip(ctx)
     key = calibration_key(repo, sha, settings.holdout_dir, "health")
@@ -125,6 +126,8 @@ def health(ctx: StepContext) -> Health:
         journeys=len(result.journeys),
         network=result.network,
     )
+    # the same journeys on the same tree, red tests or not: calibration too
+    record_calibration(store, calibration_key(repo, sha, settings.holdout_dir), result)
     if not summary.green:
         raise StepFailed(
             f"production {sha[:12]} is red: `{result.tests.command}` exited "
@@ -133,8 +136,6 @@ def health(ctx: StepContext) -> Health:
             result,
         )
     store.set_flag(key, summary.model_dump_json(exclude={"network"}))
-    if not failed:  # the same journeys on the same tree: validation's calibration too
-        record_calibration(store, calibration_key(repo, sha, settings.holdout_dir), result)
     return summary
 
 
@@ -158,12 +159,7 @@ def baseline(ctx: StepContext, prepare: Prepared) -> Baseline:
             base=base,
             queued=queued,
         )
-    result, cached = cached_or_computed(
-        services.store,
-        services.settings.state_dir,
-        calibration_key(services.repo, sha, services.settings.holdout_dir),
-        lambda: journeys_on(ctx, sha, "baseline"),
-    )
+    result, cached = _calibration(ctx, sha)
     if not result.journeys_passed:
         failed = sum(not j.passed for j in result.journeys)
         # the count only: this line reaches the issue; the names stay in the run's record
@@ -173,6 +169,25 @@ def baseline(ctx: StepContext, prepare: Prepared) -> Baseline:
             result,
         )
     return Baseline(**dict(result), production_sha=sha, cached=cached, base=base, queued=queued)
+
+
+def _calibration(ctx: StepContext, sha: str) -> tuple[HoldoutRun, bool]:
+    """The hold-out on ``sha`` (the calibration of its tree, computed once), and whether it
+    was known already."""
+    services = ctx.services
+    return cached_or_computed(
+        services.store,
+        services.settings.state_dir,
+        calibration_key(services.repo, sha, services.settings.holdout_dir),
+        lambda: journeys_on(ctx, sha, "baseline"),
+    )
+
+
+@action("validate.calibrate")
+def calibrate(ctx: StepContext) -> HoldoutRun:
+    """Calibration alone, passed or not, kept for the validations after it: a backtest's
+    look, before any model call, at whether the hold-out fits a case's base."""
+    return _calibration(ctx, production_tip(ctx)[1])[0]
 
 
 def _queued_base(ctx: StepContext, head: str, production: str) -> tuple[str | None, list[int]]:
@@ -267,7 +282,7 @@ def check(ctx: StepContext, prepare: Prepared, baseline: Baseline) -> CheckResul
         before=before,
         reuse=flakes(ctx.services.store),
     )
-    if result.journeys_passed and not result.setup_offline_for:
+    if not result.setup_offline_for:
         # if this candidate lands, production becomes this tree: already baseline
         key = calibration_key(repo, candidate, ctx.services.settings.holdout_dir)
         record_calibration(ctx.services.store, key, result)

@@ -85,8 +85,8 @@ def cached_or_computed(
 
 
 def record_calibration(store: Store, key: str, result: HoldoutRun) -> None:
-    """The journeys of ``result`` (all passed, on the tree of ``key``, set up as production
-    would set it up) calibrate that tree, unless it is calibrated already."""
-    if store.get_flag(key) is None:
+    """The journeys of ``result`` (on the tree of ``key``, set up as production would set it
+    up) calibrate that tree if they all passed, unless it is calibrated already."""
+    if result.journeys_passed and store.get_flag(key) is None:
         journeys = HoldoutRun.from_outputs(result.model_dump(exclude={"tests", "validator"}))
         store.set_flag(key, journeys.model_dump_json())

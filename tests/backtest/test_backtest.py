@@ -12,13 +12,17 @@ import pytest
 import yaml
 from starlette.testclient import TestClient
 
-from harness.artifacts import SetupRecord
+from harness import doctor
+from harness.artifacts import Baseline, HoldoutRun, SetupRecord
 from harness.backtest import runner
 from harness.config.settings import Settings
+from harness.engine.records import RunRecords
 from harness.git.worktrees import recorded_tmpfs
 from harness.sandbox import policy
 from harness.serve.app import Dashboard, create_app
 from harness.services import open_services
+from harness.store.db import Store
+from harness.validate import evidence
 from tests.backtest.conftest import (
     CANARY_1,
     CANARY_2,
@@ -80,6 +84,21 @@ def set_up_trees_kept(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, Path]
     return kept
 
 
+def apps_started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The name of every app started for a check (the hold-out's fit, a calibration, a
+    candidate's journeys or validator, a doctor's), as it starts."""
+    names: list[str] = []
+    real = evidence.fresh_app
+
+    def fresh_app(settings: Settings, prepared: Path, name: str) -> Any:
+        names.append(name)
+        return real(settings, prepared, name)
+
+    for module in (evidence, doctor):
+        monkeypatch.setattr(module, "fresh_app", fresh_app)
+    return names
+
+
 def test_two_fixed_issues_one_resolved_one_a_false_merge_nothing_real_touched(
     tmp_path: Path, capsys, standin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -93,6 +112,7 @@ def test_two_fixed_issues_one_resolved_one_a_false_merge_nothing_real_touched(
     side_by_side(monkeypatch)
     monkeypatch.setenv("FACTORY_WORKTREE_ROOT", "tmpfs")  # whatever room /dev/shm has now
     kept = set_up_trees_kept(monkeypatch)
+    apps = apps_started(monkeypatch)
 
     out = cli(capsys, repo, "backtest", "--json")
 
@@ -129,6 +149,23 @@ def test_two_fixed_issues_one_resolved_one_a_false_merge_nothing_real_touched(
         "seconds": pytest.approx(right["seconds"] + wrong["seconds"], abs=0.2),
     }
 
+    # the hold-out's fit is each case's calibration, one app on its base (of its one
+    # journey) that its validation reads, never started again (nor the doctor's twin)
+    scratch = sorted((tmp_path / "state" / "backtest" / out["backtest"]).glob("*/state"))
+    for state in scratch:
+        store = Store.open(state)
+        (run,) = store.list_runs(limit=None, workflow="calibrate")
+        (validation,) = store.list_runs(limit=None, workflow="validate")
+        fit = RunRecords(store.steps(run.id)).newest(HoldoutRun)
+        baseline = RunRecords(store.steps(validation.id)).newest(Baseline)
+        assert fit is not None and fit.journeys_passed and len(fit.journeys) == 1
+        assert baseline is not None and baseline.cached and baseline.tree == fit.tree
+        fitted = [a for a in apps if a.startswith(f"{run.id}-baseline-")]
+        again = [a for a in apps if a.startswith(f"{validation.id}-baseline-")]
+        assert (len(fitted), again) == (1, [])
+        store.close()
+    assert not [a for a in apps if a.startswith("doctor")]
+
     # nothing of the factory's own moved: production, the issues, the runs
     assert git(repo, "rev-parse", "main").strip() == main
     assert git(repo, "branch", "--list").split() == ["*", "main"]
@@ -152,7 +189,6 @@ def test_two_fixed_issues_one_resolved_one_a_false_merge_nothing_real_touched(
 
     # each case's scratch state stays as evidence; its worktrees and the set-up trees it kept
     # (on tmpfs: memory) are gone
-    scratch = sorted((tmp_path / "state" / "backtest" / out["backtest"]).glob("*/state"))
     assert len(scratch) == 2
     assert all(recorded_tmpfs(s) is None for s in scratch)  # its folder there, removed whole
     assert {s.resolve() for s, _ in kept} == {s.resolve() for s in scratch}  # a tree kept each

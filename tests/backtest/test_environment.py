@@ -5,8 +5,8 @@ or the case is unproven; a hold-out that does not fit a case's base is reported 
 model call; an imported history's ``Fix #1`` is no case of this forge's issue #1.
 
 The candidate's own checks stand in as passed (``tests/checks_passed.py``'s ``checked``):
-production's calibration, the hold-out's fit and the grade run for real (the grade's test, of
-no journey, stands the calibration in too; the slow start's judged half, its fit)."""
+production's calibration (the hold-out's fit) and the grade run for real (the grade's test, of
+no journey, stands the validation's calibration in too)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.backtest import runner
 from harness.store.db import Store
 from tests.backtest.conftest import COUNT_TEST, TITLE_1, history
 from tests.backtest.test_manifest import suite
@@ -81,10 +80,6 @@ def test_a_start_slower_than_its_setting_is_inconclusive_and_judged_with_it(
 
     repo = history(tmp_path / "room", capsys)
     _commands(repo, start=start, ready_timeout_s=SLOW * 40)
-    # the hold-out's fit stands in as found (an app and a browser before the calibration
-    # that starts the same app on the same tree): a fit that passes is test_backtest's, a
-    # slow app's fit is the half above, and what this half reads is the calibration's
-    monkeypatch.setattr(runner, "misfit", lambda services: None)
     row = _backtest(tmp_path / "room", capsys, repo)
     assert (row["route"], row["resolved"], row["inconclusive"]) == ("merge", True, False), row
 

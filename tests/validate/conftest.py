@@ -303,6 +303,21 @@ def counting(monkeypatch: pytest.MonkeyPatch, failing: str = "", change: str = "
     return started
 
 
+def looking(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The label of each check (``health``, ``baseline``, ``candidate``, …) every time it runs
+    a group of hold-out journeys (an app and a browser each, standing in or not), in order."""
+    from harness.validate import evidence
+
+    real, looked = evidence._journey_check, []
+
+    def journey(at: Any, number: int, group: list[Any]) -> tuple[int, list[JourneyResult]]:
+        looked.append(at.label)
+        return real(at, number, group)
+
+    monkeypatch.setattr(evidence, "_journey_check", journey)
+    return looked
+
+
 def _stands_in(at: Any, issues: Collection[int] | None, checks: Collection[str] | None) -> bool:
     """Whether the check at ``at`` stands in: one of a validation of ``issues``, and one of
     ``checks`` (its label: ``health``, ``baseline``, ``candidate``, ``smoke``), where given."""

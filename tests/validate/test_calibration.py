@@ -11,7 +11,7 @@ from harness.artifacts import HoldoutRun
 from harness.artifacts.browser import JourneyResult
 from harness.cpu import Slots
 from harness.store.db import Store
-from harness.validate.calibration import cached_or_computed
+from harness.validate.calibration import cached_or_computed, record_calibration
 
 
 def test_validations_starting_together_calibrate_production_once(tmp_path: Path) -> None:
@@ -48,6 +48,22 @@ def test_validations_starting_together_calibrate_production_once(tmp_path: Path)
     store = Store.open(state)
     _, cached = cached_or_computed(store, state, "baseline:other:holdout", compute)
     assert not cached and len(computed) == 2
+
+
+def test_only_journeys_that_all_passed_calibrate_a_tree(tmp_path: Path) -> None:
+    """Whoever ran them (health, red tests or not; a candidate's check): a run with a failed
+    journey calibrates nothing, the validation looks again (fault put back by hand: a red
+    journey kept as the tree's calibration, caught)."""
+    store = Store.open(tmp_path / "state")
+    seen = [JourneyResult("home", True, 2), JourneyResult("add", False, 1)]
+    red = HoldoutRun(sha="c" * 40, tree="t" * 40, journeys=seen, journeys_passed=False)
+    record_calibration(store, "baseline:tree:holdout", red)
+    assert store.get_flag("baseline:tree:holdout") is None
+    green = HoldoutRun(sha="c" * 40, tree="t" * 40, journeys=seen[:1], journeys_passed=True)
+    record_calibration(store, "baseline:tree:holdout", green)
+    kept = HoldoutRun.model_validate_json(store.get_flag("baseline:tree:holdout") or "{}")
+    assert kept.journeys == green.journeys
+    store.close()
 
 
 def test_the_landing_change_takes_the_next_free_slot_first_then_the_queue_s_order() -> None:

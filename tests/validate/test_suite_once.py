@@ -17,12 +17,14 @@ from typing import Any
 
 import pytest
 
-from harness.artifacts import CheckResult, Landing, Routing
+from harness.artifacts import Baseline, CheckResult, HoldoutRun, Landing, Routing
 from harness.artifacts import Tested as Ran
 from harness.engine.records import RunRecords
+from harness.sandbox.bwrap import CommandResult, Sandbox
 from harness.store.db import Store
 from tests.checks_passed import analysers_find_nothing
 from tests.cli_helpers import run_cli
+from tests.factory_repo import git
 from tests.validate.conftest import (
     Output,
     counting,
@@ -30,6 +32,7 @@ from tests.validate.conftest import (
     isolated_env,
     issue,
     landed_tested_trees,
+    looking,
     make_app,
     queued_together,
     run_once,
@@ -141,6 +144,7 @@ class Flaky:
     flaky: list[dict[str, Any]]  # ``factory flaky --json`` after it
     labels: dict[int, list[str]]
     reported: dict[int, int]  # ``suite_runs`` of each validation's ``factory report``
+    looked: list[str]  # the check of each group of journeys run (``looking``)
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +155,7 @@ def flaky(tmp_path_factory: pytest.TempPathFactory) -> Flaky:
     with isolated_env(state) as mp, Output() as out:
         for _ in serve(root, mp):
             suite_alone(mp)
+            looked = looking(mp)
             analysers_find_nothing(mp)
             counting(mp, failing="-health-")  # production's suite fails once
             started = counting(mp, failing="-candidate-", change=BUG_FIXED)
@@ -163,7 +168,7 @@ def flaky(tmp_path_factory: pytest.TempPathFactory) -> Flaky:
         reports = {n: reported(out, repo, store, n) for n in (FEATURE, BUG_FIX)}
         store.close()
     landed_tested_trees(state)
-    return Flaky(repo, state, started, found, labels, reports)
+    return Flaky(repo, state, started, found, labels, reports, looked)
 
 
 def test_a_suite_heal_found_flaky_runs_again_on_the_candidate(flaky: Flaky) -> None:
@@ -191,4 +196,54 @@ def test_a_flake_heal_found_on_production_is_not_the_candidates(flaky: Flaky) ->
     # implement's, and the candidate's second: its first (the flake) ran a stand-in command,
     # no suite process
     assert suites(flaky.started, store, BUG_FIX) == 2
+    store.close()
+
+
+def test_journeys_that_passed_in_a_red_health_calibrate_its_tree(flaky: Flaky) -> None:
+    """Production's suite failed in the cycle's health run, its journeys passed: what they
+    showed on that tree under that hold-out is its calibration, and the validations after
+    heal found the suite flaky run no journey on it again (fault put back by hand: health
+    keeping the calibration only when green, a third look at the same tree, caught)."""
+    store = Store.open(flaky.state)
+    (run,) = store.list_runs(limit=None, workflow="health")
+    (red,) = [s for s in store.steps(run.id) if s.status == "failed"]
+    health = HoldoutRun.from_outputs(red.outputs)
+    assert health.journeys_passed and health.tests and health.tests.exit_code
+    calibrated = [records(store, n, "validate").newest(Baseline) for n in (FEATURE, BUG_FIX)]
+    for baseline in calibrated:
+        assert baseline is not None and baseline.cached and baseline.tree == health.tree
+        assert baseline.journeys == health.journeys
+    assert "baseline" not in flaky.looked and flaky.looked.count("health") == 1
+    store.close()
+
+
+def test_production_moved_after_its_red_health_is_calibrated_again(
+    capsys, app: tuple[Path, Path], standin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, but a maintainer's commit moves production while the feature is implemented:
+    another tree, whose calibration runs the journeys on it (fault put back by hand: a
+    calibration known by the hold-out alone, not the tree, read from health's: caught)."""
+    repo, _ = app
+    suite_alone(monkeypatch)
+    looked = looking(monkeypatch)
+    analysers_find_nothing(monkeypatch)
+    counting(monkeypatch, failing="-health-")
+    real, moved = Sandbox.run, []
+
+    def run(self: Sandbox, command: str, *, timeout_s: float | None = None) -> CommandResult:
+        if not moved and "-implement-" in self.worktree.name:
+            (repo / "CHANGES.md").write_text("A maintainer's note.\n")
+            git(repo, "add", "CHANGES.md")
+            git(repo, "commit", "-qm", "A maintainer's note")
+            moved.append(git(repo, "rev-parse", "main").strip())
+        return real(self, command, timeout_s=timeout_s)
+
+    monkeypatch.setattr(Sandbox, "run", run)
+    file_issues(capsys, repo, which=[FEATURE])
+    run_once(capsys, repo)
+    assert "factory:merged" in issue(capsys, repo, FEATURE)["labels"]
+    store = Store.open(repo.parent / "state")
+    baseline = records(store, FEATURE, "validate").newest(Baseline)
+    assert baseline is not None and not baseline.cached and baseline.sha == moved[0]
+    assert baseline.journeys_passed and looked.count("baseline") == 1
     store.close()
