@@ -17,7 +17,7 @@ from harness.store.forge_tables import ForgeTablesMixin
 from harness.store.health import backup_path, check_folder, check_schema, closed, explain, opening
 from harness.store.leases import LeasesMixin
 from harness.store.ledger import LedgerMixin
-from harness.store.migrations import applied_names, migrate
+from harness.store.migrations import applied_names, fresh, migrate
 from harness.store.outcomes import OutcomesMixin, ended, shown
 from harness.store.runs import RunsMixin
 from harness.store.trends import TrendsMixin
@@ -48,6 +48,8 @@ class Store(
         """Open (or create) the state; an unusable one raises ``StateError`` untouched."""
         check_folder(state_dir)
         db = state_dir / DB_NAME
+        if not (db.exists() or db.is_symlink()):
+            fresh(db)
         key = opening(db)  # the file's header is checked unless this process has it open
         store = cls(db)
         store._live_key = key

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import threading
 from collections.abc import Callable
+from pathlib import Path
 
+from harness.caches import PROCESS, Memo
 from harness.store import outcomes, trends
 from harness.store.base import execute_script, recreate
 from harness.store.forge_tables import QUEUE
@@ -407,3 +412,26 @@ def migrate(db: sqlite3.Connection, done: set[str]) -> None:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+
+class _Schemas(Memo[bytes]):
+    """A new store's file as these migrations leave it, made once per process in memory."""
+
+
+def _migrated() -> bytes:
+    with contextlib.closing(sqlite3.connect(":memory:", isolation_level=None)) as db:
+        migrate(db, set())
+        return db.serialize()
+
+
+def fresh(db: Path) -> None:
+    """``db`` (absent) made a migrated store: a copy of this process's (``_Schemas``), linked
+    into place, so the migrations run once a process instead of once a new store (each of them
+    makes SQLite parse the whole schema again); a store another process made first is kept."""
+    partial = db.with_name(f"{db.name}.{os.getpid()}.{threading.get_ident()}.new")
+    partial.write_bytes(PROCESS.part(_Schemas).get(tuple(MIGRATIONS), _migrated))
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.link(partial, db)
+    finally:
+        partial.unlink()

@@ -28,6 +28,27 @@ def test_migrations_apply_once_and_wal_is_on(tmp_path: Path) -> None:
     assert [r[0] for r in again.execute("SELECT name FROM migrations ORDER BY name")] == names
 
 
+def test_a_new_store_is_the_migrations_schema_and_never_replaces_one(tmp_path: Path) -> None:
+    """A new store is a copy of one migrated once per process: the schema the migrations make
+    in place, to the statement; a store another process made first is left as it is."""
+
+    def schema(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+        return [
+            tuple(r)
+            for r in conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name")
+        ]
+
+    in_place = sqlite3.connect(tmp_path / "in_place.db", isolation_level=None)
+    migrations.migrate(in_place, set())
+    store = Store.open(tmp_path / "new")
+    assert schema(store._conn()) == schema(in_place)
+    store.create_run("implement", 1, {}, {})
+    store.close()
+    migrations.fresh(tmp_path / "new" / "state.db")  # made already: kept
+    assert len(Store.open(tmp_path / "new").list_runs(limit=None)) == 1
+    assert [p.name for p in (tmp_path / "new").iterdir() if p.suffix == ".new"] == []
+
+
 def test_a_current_store_opens_while_another_connection_writes(tmp_path: Path) -> None:
     """Runs that open the store at once take no write lock when nothing is left to migrate:
     opening waits for no writer (it used to, up to SQLite's busy timeout)."""
