@@ -64,14 +64,9 @@ class DoctorReport:
         return [f"{said} (REFUSED above): look at what setup runs"] if refused else []
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "ok": self.ok,
-            "commit": self.commit,
-            "provider": self.provider.to_json(),
-            "checks": self.checks,  # records: emit_json writes them (cli/common.plain)
-            "network": self.network,
-            "warnings": self.warnings,
-        }
+        """Its fields, records as they are (``emit_json`` writes them: ``cli/common.plain``),
+        between whether it is ok and its warnings."""
+        return {"ok": self.ok, **vars(self), "warnings": self.warnings}
 
 
 def _tail(text: str) -> str:

@@ -291,7 +291,7 @@ def _factory_yaml(root: Path, branch: str, config: FactoryConfig, report: CheckR
         report.notes += _derived_allow(root, branch)
     ready = provider_readiness(root, config.provider)
     (report.notes if ready.ready else report.warnings).append(
-        f"{CONFIG_FILE}: provider: {ready.kind}: {ready.detail}"
+        f"{CONFIG_FILE}: provider: {ready.provider}: {ready.detail}"
     )
     if config.forge == "github":
         _github(config, report)
