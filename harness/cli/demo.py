@@ -64,7 +64,6 @@ def print_report(report: DemoReport) -> None:
     "--dir",
     "target",
     type=PathText(file_okay=False, path_type=Path),
-    default=None,
     help="Where to generate the demo (new or empty directory; default: a temp dir).",
 )
 @json_option("Print the demo's outcome as JSON.")
