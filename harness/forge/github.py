@@ -35,7 +35,7 @@ from harness.forge.base import (
 )
 from harness.forge.github_budget import RequestBudget
 from harness.forge.github_issues import IssueSnapshot, Query, issue_from_json, listing
-from harness.forge.github_rest import GITHUB_RETRY, GitHubRest
+from harness.forge.github_rest import GitHubRest
 from harness.forge.markers import load_markers
 from harness.git.branches import issue_of
 from harness.git.remote import Remote
@@ -95,7 +95,7 @@ class GitHubForge:
         self._who = (self.api_url, sha256(token))
         self._labels_key = self._key("labels", "ready")
         self.budget = RequestBudget(settings.max_request_share)
-        self.http = GitHubRest(self._gh, self.api_url, self.budget, settings, GITHUB_RETRY)
+        self.http = GitHubRest(self._gh, self.api_url, self.budget, settings)
         self.snapshot = IssueSnapshot(store, repository, self.http.get, SNAPSHOT_MAX_AGE_S)
         self._seen_prs: dict[int, PullRequest] = {}  # as last answered in this run
 
