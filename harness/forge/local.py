@@ -8,6 +8,7 @@ from harness.errors import ForgeError, GitError
 from harness.faults import fault_point
 from harness.forge.base import (
     Comment,
+    Forge,
     Issue,
     IssueState,
     PullRequest,
@@ -20,7 +21,7 @@ from harness.git.repo import GitRepo
 from harness.store.db import Store
 
 
-class LocalForge:
+class LocalForge(Forge):
     """A forge that lives in the state database, for running the factory without GitHub."""
 
     kind = "local"
@@ -120,16 +121,10 @@ class LocalForge:
         self.store.update_pr(number, state="merged", merge_sha=merged, head_sha=head)
         return merged
 
-    def merged_pr(self, sha: str) -> PullRequest | None:
-        return None  # the store records every merge
+    # merged_pr, request_budget_stop, settle: the protocol's (the store records every merge;
+    # no requests, no budget, nothing to settle)
 
     # the production branch: the local repository is the forge's
-    def request_budget_stop(self, taken: int) -> str | None:
-        return None  # no requests, no budget
-
-    def settle(self) -> None:
-        return None
-
     def sync(self, branch: str) -> str:
         sha = self.repo.rev_parse(f"refs/heads/{branch}")
         if sha is None:
