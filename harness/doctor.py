@@ -63,11 +63,6 @@ class DoctorReport:
         said = f"setup asked for hosts the egress proxy refused: {', '.join(refused[:20])}"
         return [f"{said} (REFUSED above): look at what setup runs"] if refused else []
 
-    def to_json(self) -> dict[str, object]:
-        """Its fields, records as they are (``emit_json`` writes them: ``cli/common.plain``),
-        between whether it is ok and its warnings."""
-        return {"ok": self.ok, **vars(self), "warnings": self.warnings}
-
 
 def _tail(text: str) -> str:
     return text[-TAIL_CHARS:].strip("\n")

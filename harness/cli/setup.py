@@ -139,7 +139,8 @@ def check(ctx: click.Context, as_json: bool) -> None:
     target = target_of(ctx)
     report = run_check(target.root, target.state)
     if as_json:
-        emit_json(report.to_json())
+        errors = [{"file": e.file, "key": e.key, "problem": e.problem} for e in report.errors]
+        emit_json({"ok": report.ok, **vars(report), "errors": errors})  # the warnings, notes
         if not report.ok:
             ctx.exit(2)
         return

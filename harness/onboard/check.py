@@ -53,14 +53,6 @@ class CheckReport(Findings):
     def ok(self) -> bool:
         return not self.errors
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "errors": [{"file": e.file, "key": e.key, "problem": e.problem} for e in self.errors],
-            "warnings": self.warnings,
-            "notes": self.notes,
-        }
-
 
 def _read(root: Path, name: str, report: CheckReport) -> str | None:
     path = root / name
