@@ -217,20 +217,14 @@ class Forge(Protocol):
     def merged_pr(self, sha: str) -> PullRequest | None:
         """The factory's pull request that the factory merged as ``sha``, on the forge's own
         record (GitHub's: who opened it, who merged it), for a runner that keeps no state
-        between runs; None on a forge whose merges the factory's store records (this
-        default, which the local forge takes)."""
-        return None
+        between runs; None on a forge whose merges the factory's store records."""
 
     # the request budget of a remote forge
     def request_budget_stop(self, taken: int) -> str | None:
-        """Why a run that took ``taken`` issues must take no more now, or ``None`` (this
-        default: a forge that makes no requests has no budget)."""
-        return None
+        """Why a run that took ``taken`` issues must take no more now, or ``None``."""
 
     def settle(self) -> None:
-        """At a run's end: what lets the next run start cheaply (this default: nothing, as
-        for a local forge)."""
-        return None
+        """At a run's end: what lets the next run start cheaply (nothing for a local forge)."""
 
     # the production branch
     def sync(self, branch: str) -> str:
