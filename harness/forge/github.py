@@ -94,6 +94,10 @@ class GitHubForge:
         self._labels_key = self._key("labels", "ready")
         self.http = GitHubRest(self._gh, self.api_url, settings)  # its budget: the run's
         self.snapshot = IssueSnapshot(store, repository, self.http.get)
+        # why no further issue may be taken in this run (``taken`` so far), or None; and after
+        # a run's writes, one more read, so that the next run starts from ``304``
+        self.request_budget_stop = self.http.budget.stop_reason
+        self.settle = self.snapshot.settle
         self._seen_prs: dict[int, PullRequest] = {}  # as last answered in this run
 
     # plumbing --------------------------------------------------------------------
@@ -122,14 +126,6 @@ class GitHubForge:
         """The token's login, or another the factory also writes as (``github.own_logins``:
         say a GitHub App whose token opens the PRs while the job's own token comments)."""
         return login in self._others or login == self.bot_login
-
-    def request_budget_stop(self, taken: int) -> str | None:
-        """Why no further issue may be taken in this run (``taken`` so far), or ``None``."""
-        return self.http.budget.stop_reason(taken)
-
-    def settle(self) -> None:
-        """After a run's writes: one more read, so the next run starts from ``304``."""
-        self.snapshot.settle()
 
     def _key(self, kind: str, what: str) -> str:
         return f"github:{self.repository}:{kind}:{what}"
