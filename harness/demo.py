@@ -25,24 +25,16 @@ from harness.triage.queue import TriageRow
 
 @dataclass
 class DemoReport:
-    root: Path
+    """What ``factory demo`` did, field by field what ``--json`` prints (``dir``: the folder
+    it generated the app in)."""
+
+    dir: Path
     repo: Path
     state_dir: Path
     provider: str
     triage: list[TriageRow] = field(default_factory=list)
     implement: list[StageRow] = field(default_factory=list)
     validate: list[StageRow] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "dir": str(self.root),
-            "repo": str(self.repo),
-            "state_dir": str(self.state_dir),
-            "provider": self.provider,
-            "triage": self.triage,
-            "implement": self.implement,
-            "validate": self.validate,
-        }
 
 
 def _prepare_dir(target: Path | None) -> Path:

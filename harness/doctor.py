@@ -63,16 +63,6 @@ class DoctorReport:
         said = f"setup asked for hosts the egress proxy refused: {', '.join(refused[:20])}"
         return [f"{said} (REFUSED above): look at what setup runs"] if refused else []
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "ok": self.ok,
-            "commit": self.commit,
-            "provider": self.provider.to_json(),
-            "checks": self.checks,  # records: emit_json writes them (cli/common.plain)
-            "network": self.network,
-            "warnings": self.warnings,
-        }
-
 
 def _tail(text: str) -> str:
     return text[-TAIL_CHARS:].strip("\n")

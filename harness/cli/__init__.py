@@ -68,19 +68,16 @@ class _Commands(click.Group):
 @click.option(
     "--repo",
     type=PathText(file_okay=False),
-    default=None,
     help="Target repository (default: the git repository around the current directory).",
 )
 @click.option(
     "--provider",
     type=click.Choice(["auto", "anthropic", "scripted", "replay"]),
-    default=None,
     help="Model provider, overriding factory.yaml (auto: anthropic if ANTHROPIC_API_KEY is set).",
 )
 @click.option(
     "--plan",
     type=PathText(file_okay=False),
-    default=None,
     envvar="FACTORY_PLAN_DIR",
     help="Plan mode (forge: github): write nothing to GitHub, record every write in this "
     "folder for 'factory apply' (lets agent jobs run with a read-only token).",

@@ -66,7 +66,7 @@ def _print(result: BacktestReport) -> None:
 
 
 @click.command()
-@click.option("--limit", type=click.IntRange(1, MAX_INTEGER), default=None, help="At most N cases.")
+@click.option("--limit", type=click.IntRange(1, MAX_INTEGER), help="At most N cases.")
 @click.option(
     "--issue",
     "issues",
@@ -77,19 +77,16 @@ def _print(result: BacktestReport) -> None:
 @click.option(
     "--manifest",
     type=PathText(dir_okay=False),
-    default=None,
     help="The cases of this YAML file instead of the production branch's history.",
 )
 @click.option(
     "--governance",
     metavar="REV",
-    default=None,
     help="Rehearse the governance files of this commit (an edit) instead of production's.",
 )
 @click.option(
     "--max-parallel",
     type=click.IntRange(1, 32),
-    default=None,
     help="Cases at a time (default: max_parallel in factory.yaml).",
 )
 @json_option("Print {cases, summary} as JSON.")

@@ -126,10 +126,11 @@ def emit_json(data: object) -> None:
 
 
 def plain(value: object) -> object:
-    """A record as JSON writes it (``json``'s ``default``): a dataclass's fields, a pydantic
-    model's dump (its computed fields too), anything else as text."""
+    """A record as JSON writes it (``json``'s ``default``): a dataclass's fields (its
+    attributes, in their order: no record keeps anything else), a pydantic model's dump (its
+    computed fields too), anything else as text."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+        return vars(value)
     dump = getattr(value, "model_dump", None)
     return dump(mode="json") if dump else str(value)
 

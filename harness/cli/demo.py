@@ -50,7 +50,7 @@ def print_report(report: DemoReport) -> None:
     """The table ``factory demo`` prints: each issue's outcome and why, and the evidence."""
     from harness.cli.tables import print_table
 
-    click.echo(f"factory demo in {report.root} (model: {report.provider})")
+    click.echo(f"factory demo in {report.dir} (model: {report.provider})")
     rows = [(f"#{number}", outcome, why) for number, outcome, why in outcomes(report)]
     print_table("what the factory did", ("issue", "outcome", "why"), rows)
     click.echo(
@@ -64,7 +64,6 @@ def print_report(report: DemoReport) -> None:
     "--dir",
     "target",
     type=PathText(file_okay=False, path_type=Path),
-    default=None,
     help="Where to generate the demo (new or empty directory; default: a temp dir).",
 )
 @json_option("Print the demo's outcome as JSON.")
@@ -75,6 +74,6 @@ def demo(target: Path | None, as_json: bool) -> None:
     with live_line("factory demo", quiet=as_json) as say:
         report = run_demo(target, say)
     if as_json:
-        emit_json({**report.to_json(), "outcomes": outcomes(report)})
+        emit_json({**vars(report), "outcomes": outcomes(report)})
     else:
         print_report(report)

@@ -39,7 +39,10 @@ def doctor(ctx: click.Context, as_json: bool, every_journey: bool, names: tuple[
     with live_line("doctor", quiet=as_json) as say:
         report = run_doctor(target.root, target.state, target.provider, say, journeys)
     if as_json:
-        emit_json({**report.to_json(), "ok": report.ok and health.ok, "state": health})
+        # the report's fields (records as they are: cli/common.plain) and its warnings,
+        # ok for it and the state alike
+        shown = {**vars(report), "warnings": report.warnings, "state": health}
+        emit_json({"ok": report.ok and health.ok, **shown})
     else:
         echo_report("doctor.txt.j2", report=report, health=health)
     if not (report.ok and health.ok):

@@ -38,7 +38,7 @@ def issue() -> None:
 @issue.command("new")
 @click.option("--title", required=True, help="One line.")
 @click.option("--body", default="", help="The description; '-' reads it from standard input.")
-@click.option("--author", default=None, help="Who filed it (default: the current user).")
+@click.option("--author", help="Who filed it (default: the current user).")
 @json_option("Print the new issue as JSON.")
 @click.pass_context
 def new(ctx: click.Context, title: str, body: str, author: str | None, as_json: bool) -> None:
@@ -87,8 +87,8 @@ def checked_body(body: str) -> str:
 
 @issue.command("edit")
 @issue_argument
-@click.option("--title", default=None, help="The new title (one line).")
-@click.option("--body", default=None, help="The new description; '-' reads standard input.")
+@click.option("--title", help="The new title (one line).")
+@click.option("--body", help="The new description; '-' reads standard input.")
 @click.pass_context
 def edit(ctx: click.Context, number: int, title: str | None, body: str | None) -> None:
     """Edit an issue's title or body, as its author would (a 'needs info' issue is then

@@ -19,9 +19,8 @@ if TYPE_CHECKING:
 
 
 class _Line:
-    def __init__(self, title: str, spend: Callable[[], float] | None) -> None:
+    def __init__(self, title: str) -> None:
         self.title = title
-        self.spend = spend
         self.stage = "starting …"
         self.started = time.monotonic()
         self.spent: float | None = None  # read when the stage changes, in the caller's thread
@@ -56,7 +55,7 @@ def live_line(
     from harness.store.base import utc_now
 
     spend = partial(store.spend, since=utc_now()) if store else None
-    line = _Line(title, spend)
+    line = _Line(title)
     with console.status(line, refresh_per_second=2):
 
         def say(text: str) -> None:

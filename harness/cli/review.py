@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 _by_option = click.option(
     "--by",
     "actor",
-    default=None,
     help="Who decides, for the audit trail (default: $FACTORY_ACTOR or the OS user name).",
 )
 

@@ -16,13 +16,11 @@ from harness.onboard import CI
 @click.option(
     "--forge",
     type=click.Choice(["local", "github"]),
-    default=None,
     help="The forge factory.yaml names (default: github with --ci, else local).",
 )
 @click.option(
     "--ci",
     type=click.Choice(sorted(CI)),
-    default=None,
     help="Also write CI workflows for scale-out.",
 )
 @click.option(
@@ -34,7 +32,6 @@ from harness.onboard import CI
 )
 @click.option(
     "--package",
-    default=None,
     help="With --ci: the pinned source CI installs the harness from (a git URL with a full "
     "commit, or a wheel URL with #sha256=); default: the source this harness came from.",
 )
@@ -58,7 +55,6 @@ from harness.onboard import CI
     "--provider",
     "init_provider",
     type=click.Choice(["auto", "anthropic", "scripted", "replay"]),
-    default=None,
     help="The provider factory.yaml names (default: the global --provider, else auto); "
     "scripted also writes scripted.yaml, example offline answers.",
 )
@@ -143,7 +139,8 @@ def check(ctx: click.Context, as_json: bool) -> None:
     target = target_of(ctx)
     report = run_check(target.root, target.state)
     if as_json:
-        emit_json(report.to_json())
+        errors = [{"file": e.file, "key": e.key, "problem": e.problem} for e in report.errors]
+        emit_json({"ok": report.ok, **vars(report), "errors": errors})  # the warnings, notes
         if not report.ok:
             ctx.exit(2)
         return

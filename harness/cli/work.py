@@ -36,7 +36,7 @@ CYCLE_TTL_S = 24 * 3600.0
 
 
 @click.command()
-@click.option("--issue", "only", type=ISSUE_NUMBER, default=None, help="Triage only this issue.")
+@click.option("--issue", "only", type=ISSUE_NUMBER, help="Triage only this issue.")
 @click.option("--batch", is_flag=True, help="Send the agent's calls as one Message Batch.")
 @click.option(
     "--batch-wait",
@@ -143,10 +143,9 @@ def validate(ctx: click.Context, number: int, as_json: bool) -> None:
 @click.option(
     "--interval",
     type=click.IntRange(min=60, max=7 * 24 * 3600),
-    default=None,
     help="Repeat every N seconds until stopped.",
 )
-@click.option("--max-parallel", type=click.IntRange(1, 32), default=None)
+@click.option("--max-parallel", type=click.IntRange(1, 32))
 @click.option(
     "--fail-on-waiting",
     is_flag=True,

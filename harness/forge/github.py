@@ -2,8 +2,8 @@
 (docs/github.md, "What the GitHub forge guarantees", and what it costs on the rate limit).
 
 Every request goes through ``GitHubRest``; every answer's rate-limit headers feed the run's
-``RequestBudget``. The token reaches PyGithub's auth header and, for pushes, git's askpass;
-nothing else.
+``RequestBudget`` (``http.budget``). The token reaches PyGithub's auth header and, for
+pushes, git's askpass; nothing else.
 """
 
 from __future__ import annotations
@@ -33,9 +33,8 @@ from harness.forge.base import (
     merge_subject,
     refuse_unmergeable,
 )
-from harness.forge.github_budget import RequestBudget
 from harness.forge.github_issues import IssueSnapshot, Query, issue_from_json, listing
-from harness.forge.github_rest import GITHUB_RETRY, GitHubRest
+from harness.forge.github_rest import GitHubRest
 from harness.forge.markers import load_markers
 from harness.git.branches import issue_of
 from harness.git.remote import Remote
@@ -43,7 +42,6 @@ from harness.git.repo import GitRepo
 from harness.store.db import Store
 
 FALLBACK_BOT = "github-actions[bot]"
-SNAPSHOT_MAX_AGE_S = 30.0  # how old the issue snapshot may be before the world is read again
 _FAILED_CI = frozenset(
     ("failure", "cancelled", "timed_out", "action_required", "startup_failure", "stale")
 )
@@ -94,9 +92,12 @@ class GitHubForge:
         self._others = frozenset(settings.own_logins)
         self._who = (self.api_url, sha256(token))
         self._labels_key = self._key("labels", "ready")
-        self.budget = RequestBudget(settings.max_request_share)
-        self.http = GitHubRest(self._gh, self.api_url, self.budget, settings, GITHUB_RETRY)
-        self.snapshot = IssueSnapshot(store, repository, self.http.get, SNAPSHOT_MAX_AGE_S)
+        self.http = GitHubRest(self._gh, self.api_url, settings)  # its budget: the run's
+        self.snapshot = IssueSnapshot(store, repository, self.http.get)
+        # why no further issue may be taken in this run (``taken`` so far), or None; and after
+        # a run's writes, one more read, so that the next run starts from ``304``
+        self.request_budget_stop = self.http.budget.stop_reason
+        self.settle = self.snapshot.settle
         self._seen_prs: dict[int, PullRequest] = {}  # as last answered in this run
 
     # plumbing --------------------------------------------------------------------
@@ -125,14 +126,6 @@ class GitHubForge:
         """The token's login, or another the factory also writes as (``github.own_logins``:
         say a GitHub App whose token opens the PRs while the job's own token comments)."""
         return login in self._others or login == self.bot_login
-
-    def request_budget_stop(self, taken: int) -> str | None:
-        """Why no further issue may be taken in this run (``taken`` so far), or ``None``."""
-        return self.budget.stop_reason(taken)
-
-    def settle(self) -> None:
-        """After a run's writes: one more read, so the next run starts from ``304``."""
-        self.snapshot.settle()
 
     def _key(self, kind: str, what: str) -> str:
         return f"github:{self.repository}:{kind}:{what}"

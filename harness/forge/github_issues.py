@@ -16,6 +16,7 @@ from harness.forge.base import Issue
 from harness.store.db import Store
 
 PER_PAGE = 100
+MAX_AGE_S = 30.0  # how old the snapshot may be before the world is read again
 
 
 class _Checked(Memo[float]):
@@ -56,10 +57,10 @@ class IssueSnapshot:
     """Kept in the store, so that every forge on the same store (the workers of a cycle)
     reads the same snapshot and sees the others' writes at once."""
 
-    def __init__(self, store: Store, repository: str, get: Getter, max_age_s: float) -> None:
+    def __init__(self, store: Store, repository: str, get: Getter) -> None:
         self.store = store
         self.get = get
-        self.max_age_s = max_age_s
+        self.max_age_s = MAX_AGE_S  # (a test reads the world again sooner)
         self._prefix = f"github:{repository}:issue:"
         self._cursor = f"github:{repository}:issues-cursor"
         self._dirty = f"github:{repository}:issues-written"

@@ -52,16 +52,14 @@ class GitHubRest:
         self,
         gh: Github,
         api_url: str,
-        budget: RequestBudget,
         settings: GitHubSettings,
-        retry: RetryPolicy,
     ) -> None:
         self.gh = gh
         self.repository = settings.repository_in_use
         self.api_url = api_url
-        self.budget = budget
+        self.budget = RequestBudget(settings.max_request_share)  # this run's share
         self.write_interval_s = settings.write_interval_s
-        self.policy = replace(retry, max_wait_s=settings.max_wait_s)
+        self.policy = replace(GITHUB_RETRY, max_wait_s=settings.max_wait_s)
 
     def request(
         self,

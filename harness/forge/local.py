@@ -8,8 +8,6 @@ from harness.errors import ForgeError, GitError
 from harness.faults import fault_point
 from harness.forge.base import (
     Comment,
-    Issue,
-    IssueState,
     PullRequest,
     factory_labels,
     merge_subject,
@@ -30,26 +28,22 @@ class LocalForge:
         self.markers = load_markers(store.path.parent)
         self.store = store
         self.repo = repo
+        # what the state database keeps of issues, comments, PRs and CI, as it keeps it; an
+        # author's edit (edit_issue: new title and body, same number) and the local CI, the
+        # test command's result on a commit that the engine records (record_ci), besides
+        self.list_issues = store.issues
+        self.get_issue = store.issue
+        self.create_issue = store.insert_issue
+        self.edit_issue = store.edit_issue
+        self.set_issue_state = store.set_issue_state
+        self.list_comments = store.comments
+        self.find_pr = store.pr_by_branch
+        self.record_ci = store.set_ci
+        self.ci_status = store.ci
+        self.revert_merge = repo.revert_merge  # the local repository is the forge's
 
     def is_own(self, login: str) -> bool:
         return login == self.bot_login
-
-    # issues
-    def list_issues(self, state: str) -> list[Issue]:
-        return self.store.issues(state)
-
-    def get_issue(self, number: int) -> Issue:
-        return self.store.issue(number)
-
-    def create_issue(self, title: str, body: str, author: str) -> Issue:
-        return self.store.insert_issue(title, body, author)
-
-    def edit_issue(self, number: int, title: str, body: str) -> None:
-        """What an author's edit does on GitHub: new title and body, same number."""
-        self.store.edit_issue(number, title, body)
-
-    def set_issue_state(self, number: int, state: IssueState) -> None:
-        self.store.set_issue_state(number, state)
 
     # labels
     def ensure_labels(self) -> None:
@@ -63,9 +57,6 @@ class LocalForge:
         self.store.change_labels(number, add=[], remove=labels)
 
     # comments
-    def list_comments(self, number: int) -> list[Comment]:
-        return self.store.comments(number)
-
     def find_comment(self, number: int, key: str) -> Comment | None:
         found = self.store.comment_by_marker(number, self.markers.tag(number, key))
         if found is None or not self.is_own(found.author):
@@ -79,9 +70,6 @@ class LocalForge:
         return posted
 
     # pull requests
-    def find_pr(self, branch: str) -> PullRequest | None:
-        return self.store.pr_by_branch(branch)
-
     def open_pr(self, issue: int, branch: str, base: str, title: str, body: str) -> PullRequest:
         existing = self.store.pr_by_branch(branch)
         if existing is not None:
@@ -97,13 +85,6 @@ class LocalForge:
     def close_pr(self, number: int) -> None:
         if self.store.pr(number).state == "open":
             self.store.update_pr(number, state="closed")
-
-    def record_ci(self, sha: str, state: str) -> None:
-        """The local forge's CI: the engine records the test command's result on a commit."""
-        self.store.set_ci(sha, state)
-
-    def ci_status(self, sha: str) -> str:
-        return self.store.ci(sha)
 
     def merge_pr(self, number: int, expected_head_sha: str) -> str:
         pr = self.store.pr(number)
@@ -123,18 +104,15 @@ class LocalForge:
     def merged_pr(self, sha: str) -> PullRequest | None:
         return None  # the store records every merge
 
-    # the production branch: the local repository is the forge's
     def request_budget_stop(self, taken: int) -> str | None:
         return None  # no requests, no budget
 
     def settle(self) -> None:
         return None
 
+    # the production branch: the local repository is the forge's
     def sync(self, branch: str) -> str:
         sha = self.repo.rev_parse(f"refs/heads/{branch}")
         if sha is None:
             raise ForgeError(f"production branch {branch!r} does not exist")
         return sha
-
-    def revert_merge(self, branch: str, merge_sha: str, message: str) -> str:
-        return self.repo.revert_merge(branch, merge_sha, message)

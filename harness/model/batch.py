@@ -27,7 +27,6 @@ def batch_folder(state_dir: Path, run_id: str) -> Path:
 
 class BatchCollector:
     def __init__(self, inner: Model, folder: Path) -> None:
-        self.inner = inner
         self.kind = inner.kind
         self.folder = folder
 

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING
 
 from harness.config.models import Provider
 from harness.errors import ConfigError, ConfigErrors
@@ -24,22 +24,13 @@ SCRIPT_HINT = (
 )
 
 
-class Readiness(TypedDict):
-    """A provider's readiness as JSON output shows it."""
-
-    provider: str
-    ready: bool
-    detail: str
-
-
 @dataclass(frozen=True)
 class ProviderReadiness:
-    kind: str  # anthropic | scripted | replay, after "auto" is resolved
+    """A provider's readiness, as JSON output shows it too (``doctor --json``)."""
+
+    provider: str  # anthropic | scripted | replay, after "auto" is resolved
     ready: bool
     detail: str
-
-    def to_json(self) -> Readiness:
-        return {"provider": self.kind, "ready": self.ready, "detail": self.detail}
 
 
 def api_key() -> str:
@@ -97,4 +88,4 @@ def require_model(settings: Settings, override: str | None) -> None:
     """Refuse to start work no model could do (one line: what to set)."""
     ready = provider_readiness(settings.root, settings.config.provider, override)
     if not ready.ready:
-        raise ConfigError("factory.yaml", "provider", f"{ready.kind}: {ready.detail}")
+        raise ConfigError("factory.yaml", "provider", f"{ready.provider}: {ready.detail}")

@@ -53,14 +53,6 @@ class CheckReport(Findings):
     def ok(self) -> bool:
         return not self.errors
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "errors": [{"file": e.file, "key": e.key, "problem": e.problem} for e in self.errors],
-            "warnings": self.warnings,
-            "notes": self.notes,
-        }
-
 
 def _read(root: Path, name: str, report: CheckReport) -> str | None:
     path = root / name
@@ -291,7 +283,7 @@ def _factory_yaml(root: Path, branch: str, config: FactoryConfig, report: CheckR
         report.notes += _derived_allow(root, branch)
     ready = provider_readiness(root, config.provider)
     (report.notes if ready.ready else report.warnings).append(
-        f"{CONFIG_FILE}: provider: {ready.kind}: {ready.detail}"
+        f"{CONFIG_FILE}: provider: {ready.provider}: {ready.detail}"
     )
     if config.forge == "github":
         _github(config, report)

@@ -429,8 +429,7 @@ def from_rehearsal(root: Path, origin: str) -> list[str]:
             "set github.repository (owner/name) in factory.yaml"
         )
     said: list[str] = []
-    round_trip = _round_trip()
-    data = round_trip.load(text)
+    data = _round_trip().load(text)
     if typed.forge != "github":
         data["forge"] = "github"
         said.append(f"{CONFIG_FILE}: forge: {typed.forge} -> github")
@@ -448,7 +447,7 @@ def from_rehearsal(root: Path, origin: str) -> list[str]:
         for key in ("script", "replay"):  # a rehearsal's answers, files of this machine
             if data["provider"].pop(key, None) is not None:
                 said.append(f"{CONFIG_FILE}: provider.{key}: removed (the rehearsal's answers)")
-    path.write_text(_dumped(round_trip, data), "utf-8")
+    path.write_text(_dumped(data), "utf-8")
     return said + _rules_to_github(root, typed, repository.partition("/")[0])
 
 
@@ -456,12 +455,11 @@ def _rules_to_github(root: Path, typed: FactoryConfig, owner: str) -> list[str]:
     """factory_rules.md's front matter switched to GitHub: the rehearsal's trust removed, the
     repository's ``owner`` trusted instead of the local user. One line per change."""
     said: list[str] = []
-    round_trip = _round_trip()
     path = root / GOVERNANCE_FILES[1]
     text = path.read_text("utf-8")
     _, end = split_front_matter(text)
     lines = text.splitlines(keepends=True)
-    front = round_trip.load("".join(lines[1:end])) if end else None
+    front = _round_trip().load("".join(lines[1:end])) if end else None
     if front is None:  # no front matter: the defaults trust no one and nothing
         return said
     for kind in typed.rehearsal_trust(parse_rules(text)):
@@ -474,7 +472,7 @@ def _rules_to_github(root: Path, typed: FactoryConfig, owner: str) -> list[str]:
             trusted.remove(local)
         trusted.append(owner)
         said.append(f"{path.name}: triage.trusted_authors: {', '.join(trusted)}")
-    path.write_text(lines[0] + _dumped(round_trip, front) + "".join(lines[end:]), "utf-8")
+    path.write_text(lines[0] + _dumped(front) + "".join(lines[end:]), "utf-8")
     return said
 
 
@@ -490,7 +488,8 @@ def _round_trip() -> Any:
     return round_trip
 
 
-def _dumped(round_trip: Any, data: Any) -> str:
+def _dumped(data: Any) -> str:
+    """``data`` a round trip loaded, written back in the same layout."""
     out = io.StringIO()
-    round_trip.dump(data, out)
+    _round_trip().dump(data, out)
     return out.getvalue()

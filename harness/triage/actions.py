@@ -4,7 +4,6 @@ shown of the repository and of the validator) and ``triage.apply`` (the applier)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from types import MappingProxyType
 
 from harness.artifacts import AckInputs, Acknowledgement, IssueSpec, Judgement, Screened
@@ -135,7 +134,7 @@ def apply_action(
     headline = DECISIONS[decision][1]
     labels = state_labels(spec)
     set_state(forge, ctx.number, labels[0], tuple(labels[1:]))
-    day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+    day = start_of_day(now)[:10]  # the UTC date
     key = f"triage:{decision}" + (f":{day}" if decision == "deferred" else "")
     body = ctx.services.templates.render(
         "comments/triage.md.j2", headline=headline, issue=ctx.number, **spec.model_dump()
