@@ -8,29 +8,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import os
 import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 _STOP = None
 _Job = tuple[Callable[[Any], Any], Future[Any]]  # a function of the driver, and where its end goes
-
-
-def _compile_cache() -> None:
-    """Node's compile cache for the drivers this process starts (a sixth less CPU a start),
-    unless one is set: a folder of the harness's uid alone, which no sandbox sees; compiled
-    code is code, so a folder another uid may write (or a link) is not used."""
-    folder = Path.home() / ".cache" / "factory-node"
-    with contextlib.suppress(OSError):
-        folder.mkdir(0o700, parents=True, exist_ok=True)
-        own = folder.lstat()
-        if own.st_uid == os.geteuid() and not own.st_mode & 0o077:  # a link's mode is 0777
-            os.environ.setdefault("NODE_COMPILE_CACHE", str(folder))
 
 
 class _DriverThread:
@@ -82,7 +68,6 @@ class Drivers:
         self._idle: list[_DriverThread] = []
         self._lock = threading.Lock()
         self._closed = False
-        _compile_cache()
         atexit.register(self.close)
 
     def run(self, fn: Callable[[Any], T]) -> T:

@@ -4,7 +4,6 @@ confined Chromium through ``in_browser``."""
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,22 +83,3 @@ def test_in_browser_starts_a_fresh_chromium_on_a_kept_driver(
 def _browser_and_driver(session: BrowserSession) -> tuple[Browser, str]:
     assert session.browser is not None and session.browser.is_connected()
     return session.browser, threading.current_thread().name
-
-
-def test_drivers_share_a_compile_cache_only_the_harness_may_write(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    folder = tmp_path / ".cache" / "factory-node"
-    monkeypatch.delenv("NODE_COMPILE_CACHE")  # the suite's own (tests/conftest.py)
-    kept = Drivers()
-    kept.run(_where)
-    kept.close()
-    assert os.environ["NODE_COMPILE_CACHE"] == str(folder)
-    assert folder.stat().st_mode & 0o777 == 0o700
-    assert any(folder.iterdir())  # the driver wrote its compiled code there
-    # a folder another uid could write is no cache: compiled code is code
-    monkeypatch.delenv("NODE_COMPILE_CACHE")
-    folder.chmod(0o777)
-    Drivers().close()
-    assert "NODE_COMPILE_CACHE" not in os.environ
