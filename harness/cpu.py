@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-import time
+from bisect import insort
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
@@ -17,34 +17,36 @@ PATIENCE_S = 2.0  # how long a run waits for a CPU slot before it goes on withou
 
 
 class Slots:
-    """``size`` holders at a time; a free slot goes to the waiting taker of lowest ``rank``."""
+    """``size`` holders at a time; a slot given back goes to the waiting taker of lowest
+    ``rank`` (the first of equals), the one taker woken (not every waiter, each to take the
+    interpreter lock and wait again)."""
 
     def __init__(self, size: int) -> None:
-        self.free = size
-        self.waiting: list[int] = []  # the ranks of the takers waiting for a slot
-        self.changed = threading.Condition()
+        self.free = size  # 0 while a taker waits
+        self.waiting: list[tuple[int, threading.Event]] = []  # by rank, each set when handed one
+        self.lock = threading.Lock()
 
     def take(self, rank: int, patience_s: float | None = None) -> bool:
         """Wait for a slot (at most ``patience_s``; None: no limit): whether one was taken."""
-        deadline = None if patience_s is None else time.monotonic() + patience_s
-        with self.changed:
-            self.waiting.append(rank)
-            try:
-                while self.free <= 0 or rank > min(self.waiting):
-                    left = None if deadline is None else deadline - time.monotonic()
-                    if left is not None and left <= 0:
-                        return False
-                    self.changed.wait(left)
+        with self.lock:
+            if self.free > 0:
                 self.free -= 1
                 return True
-            finally:
-                self.waiting.remove(rank)
-                self.changed.notify_all()  # the next in rank may take another free slot
+            taker = (rank, threading.Event())
+            insort(self.waiting, taker, key=lambda waiting: waiting[0])  # after its equals
+        if not taker[1].wait(patience_s):
+            with self.lock:  # handed one as its patience ran out: it holds it
+                if taker in self.waiting:
+                    self.waiting.remove(taker)
+                    return False
+        return True
 
     def give(self) -> None:
-        with self.changed:
-            self.free += 1
-            self.changed.notify_all()
+        with self.lock:
+            if self.waiting:
+                self.waiting.pop(0)[1].set()
+            else:
+                self.free += 1
 
     @contextmanager
     def taken(self, rank: int) -> Iterator[None]:

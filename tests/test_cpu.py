@@ -105,6 +105,30 @@ def test_cpu_slots_go_first_come_first_served(one: CpuSlots) -> None:
     assert one.slots.free == 1
 
 
+def test_a_slot_given_back_wakes_the_one_taker_it_goes_to(one: CpuSlots) -> None:
+    """A waiting taker sleeps until a slot is handed to it: a slot given back wakes the first
+    in rank alone, the others sleep on (sixteen runs woken at every turn, each to wait again,
+    cost CPU for nothing)."""
+    holder, release = _holding(one)
+    took: list[int] = []
+    takers = []
+    for rank in (7, 3, 5):
+        takers.append(_started(lambda r=rank: took.append(r) if one.slots.take(r) else None))
+        _until(lambda n=len(takers): len(one.slots.waiting) == n)  # type: ignore[misc]
+    release.set()  # the holder's slot: to rank 3 alone
+    _until(lambda: took == [3])
+    _joined(holder)
+    assert [(rank, handed.is_set()) for rank, handed in one.slots.waiting] == [
+        (5, False),
+        (7, False),
+    ]
+    one.slots.give()
+    _until(lambda: took == [3, 5])
+    one.slots.give()
+    _joined(*takers)
+    assert took == [3, 5, 7] and one.slots.free == 0 and not one.slots.waiting
+
+
 def test_a_run_waiting_outside_the_process_gives_its_cpu_slot_away_and_asks_again_behind(
     one: CpuSlots,
 ) -> None:

@@ -176,7 +176,7 @@ class StoreBase:
         return text, tuple(arg for _, values in kept for arg in values)
 
     def _rows(self, sql: str, args: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        return list(self._conn().execute(sql, args).fetchall())
+        return self._conn().execute(sql, args).fetchall()
 
     def _row(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Row | None:
         return cast("sqlite3.Row | None", self._conn().execute(sql, args).fetchone())
