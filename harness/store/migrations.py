@@ -429,9 +429,10 @@ def fresh(db: Path) -> None:
     into place, so the migrations run once a process instead of once a new store (each of them
     makes SQLite parse the whole schema again); a store another process made first is kept."""
     partial = db.with_name(f"{db.name}.{os.getpid()}.{threading.get_ident()}.new")
-    partial.write_bytes(PROCESS.part(_Schemas).get(tuple(MIGRATIONS), _migrated))
-    try:
+    schema = PROCESS.part(_Schemas).get(tuple(MIGRATIONS), _migrated)
+    try:  # a copy cut short (a full disk) is removed too
+        partial.write_bytes(schema)
         with contextlib.suppress(FileExistsError):
             os.link(partial, db)
     finally:
-        partial.unlink()
+        partial.unlink(missing_ok=True)

@@ -324,3 +324,18 @@ def test_a_hand_off_holds_the_runs_named_and_nothing_else(tmp_path: Path) -> Non
     assert handed.get_flag("health:abc") is None
     held = b"".join(p.read_bytes() for p in (tmp_path / "handed").iterdir() if p.is_file())
     assert b"a secret journey" not in held and b"a page" not in held
+
+
+def test_a_new_store_cut_short_leaves_no_copy_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy whose write fails (a full disk) is removed; no store is linked into place."""
+
+    def full(path: Path, data: bytes) -> int:
+        path.open("wb").write(data[:4096])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(OSError, match="No space"):
+        migrations.fresh(tmp_path / "state.db")
+    assert list(tmp_path.iterdir()) == []
