@@ -58,6 +58,7 @@ from harness.sandbox.policy import (
     sealed_hidden_paths,
     worktree_sandbox,
 )
+from harness.sandbox.shared import within
 from harness.validate.landing import is_landing, place
 from harness.validate.sealed import SealRequest, ValidatorQuestion, run_sealed
 from harness.validate.suite import (
@@ -332,8 +333,11 @@ def _run_checks(ctx: StepContext, checks: list[Callable[[], Any]], suites: int =
 
 def drivers_ready(services: Services) -> None:
     """The browser's drivers for the hold-out's checks at once, started in the background
-    while the suite runs (a broken hold-out: the step that runs it says so)."""
+    while the suite runs, within a cycle (``within``: outside one, no validation follows in
+    this process); a broken hold-out: the step that runs it says so."""
     with suppress(StepFailed):
+        if not within():
+            return
         wanted = min(
             len(apps_for(_holdout(services.settings, None))), checks_at_once(services.settings)
         )

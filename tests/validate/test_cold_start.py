@@ -14,6 +14,7 @@ import pytest
 from harness.browser import drivers as kept
 from harness.caches import PROCESS
 from harness.sandbox.bwrap import CommandResult, Sandbox
+from harness.sandbox.shared import shared
 from tests.checks_passed import analysers_find_nothing
 from tests.cli_helpers import run_cli
 from tests.validate.conftest import file_issues, make_app, serve
@@ -25,9 +26,11 @@ SUITE = "python3 -m unittest -q"  # the demo's commands.test
 def test_the_test_step_starts_the_browsers_drivers_before_the_suite_runs(
     tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One driver (the demo's hold-out: one journey, one check at once) is made before the
-    suite runs, and is idle once up, for the validation's first check to take (fault put back
-    by hand: the test step not starting it, caught)."""
+    """Within a cycle (``shared``), one driver (the demo's hold-out: one journey, one check at
+    once) is made before the suite runs, and is idle once up, for the validation's first check
+    to take; outside one (``factory implement`` alone: no validation follows in its process)
+    none is (faults put back by hand: the test step not starting it, caught; starting it
+    outside a cycle too, caught)."""
     repo, _ = make_app(tmp_path)
     analysers_find_nothing(monkeypatch)  # the security gate's: not the subject here
     drivers = kept.Drivers()  # this process's, made for this test: nothing idle before it
@@ -48,12 +51,16 @@ def test_the_test_step_starts_the_browsers_drivers_before_the_suite_runs(
     cli = ("--repo", str(repo))
     try:
         for _ in serve(tmp_path, monkeypatch):
-            file_issues(capsys, repo, [1])
-            assert run_cli(capsys, *cli, "triage", "--issue", "1").code == 0
+            file_issues(capsys, repo, [1, 2])
+            assert run_cli(capsys, *cli, "triage").code == 0
             assert run_cli(capsys, *cli, "implement", "1").code == 0
+            assert "driver" not in seen
+            with shared():  # a cycle's
+                assert run_cli(capsys, *cli, "implement", "2").code == 0
         # the test step's suite, in a clean copy of its own (the implementer's runs aside)
-        (suite,) = [n for n, said in enumerate(seen) if said.endswith(f"-implement-tests: {SUITE}")]
-        assert seen.count("driver") == 1 and seen.index("driver") < suite
+        ran_at = [n for n, said in enumerate(seen) if said.endswith(f"-implement-tests: {SUITE}")]
+        assert len(ran_at) == 2 and seen.count("driver") == 1
+        assert ran_at[0] < seen.index("driver") < ran_at[1]
         deadline = time.monotonic() + 120  # a wait for it to come up, not a measure
         while not drivers._idle:
             assert time.monotonic() < deadline, "the driver never came up"
