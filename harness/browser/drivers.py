@@ -68,13 +68,14 @@ class Drivers:
         self._idle: list[_DriverThread] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._starting = 0
         atexit.register(self.close)
 
-    def run(self, fn: Callable[[Any], T]) -> T:
-        """``fn(playwright)`` on an idle driver's thread (a new one if none is idle); what it
-        returns or raises comes back here."""
+    def run(self, fn: Callable[[Any], T], worker: _DriverThread | None = None) -> T:
+        """``fn(playwright)`` on ``worker``'s thread, else an idle driver's (a new one if none
+        is idle); what it returns or raises comes back here."""
         with self._lock:
-            worker = self._idle.pop() if self._idle else _DriverThread()
+            worker = worker or (self._idle.pop() if self._idle else _DriverThread())
         try:
             return worker.run(fn)
         finally:
@@ -83,6 +84,21 @@ class Drivers:
                     worker.stop(0)
                 else:
                     self._idle.append(worker)
+
+    def start(self, count: int) -> None:
+        """Drivers started in the background until ``count`` are idle or starting: a check
+        that comes first, or after one failed, starts its own."""
+        with self._lock:
+            workers = [_DriverThread() for _ in range(count - len(self._idle) - self._starting)]
+            self._starting += len(workers)
+        for worker in workers:
+            threading.Thread(target=self._started, args=(worker,), daemon=True).start()
+
+    def _started(self, worker: _DriverThread) -> None:
+        with contextlib.suppress(Exception):  # dropped (``run``)
+            self.run(lambda playwright: None, worker)
+        with self._lock:
+            self._starting -= 1
 
     def close(self) -> None:
         """Stop every idle driver, waiting a few seconds for each (a running check's driver

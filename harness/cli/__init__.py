@@ -6,7 +6,9 @@ becomes one line on stderr and an exit code (0 ok, 1 refused, 2 usage/config).
 
 from __future__ import annotations
 
+import atexit
 import errno
+import gc
 import importlib
 import os
 import re
@@ -107,6 +109,10 @@ def _fail(message: str, code: int) -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the console script and ``python -m harness``."""
+    if argv is None:  # the process's own command: its exit need not free what it made (the
+        # model SDK's classes, a second of the interpreter's finalization), frozen after
+        # every other exit handler (docs/architecture.md, the ``harness/cli`` row)
+        atexit.register(gc.freeze)
     args = list(sys.argv[1:] if argv is None else argv)
     bad_bytes = undecodable_argument(args)
     if bad_bytes:

@@ -41,7 +41,7 @@ from harness.implement.spec import forge_spec, reverted_change, triage_spec
 from harness.kinds import is_revert
 from harness.sandbox.policy import prepare_worktree, setup_allow
 from harness.validate.calibration import holdout_digest
-from harness.validate.evidence import journeys_on, setup_failed
+from harness.validate.evidence import drivers_ready, journeys_on, setup_failed
 from harness.validate.route import FOR_A_PERSON
 from harness.validate.suite import flakes
 
@@ -140,7 +140,8 @@ def run_tests(ctx: StepContext, worktree: Worktree, setup: SetupRun | None) -> T
     may hold files the commit would not); a pass there stands for the candidate of the same
     tree (docs/testing.md)."""
     commands = ctx.services.settings.config.commands
-    warm_up(ctx.services.settings)  # the gates' analysers start while the suite runs
+    warm_up(ctx.services.settings)  # the gates' analysers start while the suite runs,
+    drivers_ready(ctx.services)  # and the browser's drivers validation takes
     made = setup.artifacts if setup else []  # never committed
     tree = GitRepo(checkout(ctx, worktree)).stage_tree(exclude=made)
     sha = ctx.services.repo.commit_of(tree, worktree.base_sha, f"Issue {ctx.number}: tests")

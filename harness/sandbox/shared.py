@@ -54,6 +54,12 @@ def shared() -> Iterator[None]:
             service.stop()
 
 
+def within() -> bool:
+    """Whether a ``shared()`` is open in this process (a cycle's, or a command's that goes on
+    to validate what it made)."""
+    return PROCESS.part(_Shared).depth > 0
+
+
 def service(key: Hashable, make: Callable[[], S]) -> tuple[S, bool]:
     """The service for ``key`` and whether the caller owns it (stops it when done): within
     ``shared()`` the one kept (made again if it died), outside it a new one."""

@@ -9,7 +9,7 @@ import shutil
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -58,6 +58,7 @@ from harness.sandbox.policy import (
     sealed_hidden_paths,
     worktree_sandbox,
 )
+from harness.sandbox.shared import within
 from harness.validate.landing import is_landing, place
 from harness.validate.sealed import SealRequest, ValidatorQuestion, run_sealed
 from harness.validate.suite import (
@@ -328,6 +329,19 @@ def _run_checks(ctx: StepContext, checks: list[Callable[[], Any]], suites: int =
                 return [future.result() for future in futures]
         except AppNotReady as exc:
             raise _not_ready(ctx, exc) from exc
+
+
+def drivers_ready(services: Services) -> None:
+    """The browser's drivers for the hold-out's checks at once, started in the background
+    while the suite runs, within a cycle (``within``: outside one, no validation follows in
+    this process); a broken hold-out: the step that runs it says so."""
+    with suppress(StepFailed):
+        if not within():
+            return
+        wanted = min(
+            len(apps_for(_holdout(services.settings, None))), checks_at_once(services.settings)
+        )
+        services.caches.part(Drivers, lasting=True).start(wanted)
 
 
 def _holdout(settings: Settings, only: frozenset[str] | None) -> list[HoldoutCheck]:

@@ -18,7 +18,7 @@ from harness.forge.neutral import Markdown
 from harness.kinds import is_revert
 from harness.validate import landing
 from harness.validate.actions import production_tip
-from harness.validate.calibration import calibration_key
+from harness.validate.calibration import calibration_key, record_calibration
 from harness.validate.evidence import journeys_on, tree_of
 from harness.validate.landing import take_landing
 from harness.validate.learned import adopt, candidates, retire
@@ -173,18 +173,24 @@ def smoke(ctx: StepContext, merge: Landing, check: CheckResult) -> Smoke:
     result = journeys_on(ctx, merged, "smoke", trusted=before, trying=trying)
     if result.journeys_passed:
         adopt(ctx, learning, result)
-        tested = check.tests is not None and check.tests.exit_code == 0  # on this very tree
-        if tested and not result.setup_offline_for:  # production's health, as it keeps it:
-            # the tree's suite passed as the candidate, its hold-out here (and what it adopted)
-            services = ctx.services
-            key = calibration_key(services.repo, merged, services.settings.holdout_dir, "health")
-            green = Health(
-                production_sha=merged,
-                green=True,
-                tests_exit_code=0,
-                journeys=len(result.journeys),
-            )
-            services.store.set_flag(key, green.model_dump_json())
+        services, holdout = ctx.services, ctx.services.settings.holdout_dir
+        if not result.setup_offline_for:
+            if all(j.passed for j in result.journeys):  # every check and replay: the hold-out
+                # as it now is (what it tried, adopted) calibrates this tree, each check once
+                once = {j.name: j for j in result.journeys}
+                key = calibration_key(services.repo, merged, holdout)
+                record_calibration(services.store, key, result.evolve(journeys=[*once.values()]))
+            if check.tests is not None and check.tests.exit_code == 0:  # on this very tree:
+                # production's health, as it keeps it: the tree's suite passed as the
+                # candidate, its hold-out here (and what it adopted)
+                key = calibration_key(services.repo, merged, holdout, "health")
+                green = Health(
+                    production_sha=merged,
+                    green=True,
+                    tests_exit_code=0,
+                    journeys=len(result.journeys),
+                )
+                services.store.set_flag(key, green.model_dump_json())
         return Smoke(**dict(result))
     forge = ctx.services.forge
     current = forge.sync(branch)

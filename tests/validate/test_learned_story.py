@@ -174,6 +174,28 @@ def test_a_merged_quoted_pass_becomes_a_learned_check(story: Story) -> None:
     ]
 
 
+def _steps(state: Path, number: int, step: str) -> list[dict[str, Any]]:
+    """The outputs of step ``step`` in the validations of ``number``, oldest first."""
+    store = Store.open(state)
+    try:
+        runs = reversed(store.list_runs(limit=None, workflow="validate", issue=number))
+        return [s.outputs for r in runs for s in store.steps(r.id) if s.step_id == step]
+    finally:
+        store.close()
+
+
+def test_a_s_smoke_run_calibrates_the_production_it_made_for_b(story: Story) -> None:
+    """A's smoke run passed the hold-out as it then was, A's check adopted: B's calibration of
+    that production is it, each check once, the hold-out not run there again (fault put back
+    by hand: the smoke calibrating nothing, caught; its replays kept as they ran, caught)."""
+    (smoked,) = _steps(story.state, 1, "smoke")
+    first = _steps(story.state, 2, "baseline")[0]
+    assert first["cached"] and first["sha"] == smoked["sha"]
+    names = [j["name"] for j in first["journeys"]]
+    assert len(names) == len(set(names)) == 2  # the journey, A's check
+    assert len(smoked["journeys"]) == 3  # and A's check's two replays
+
+
 def test_b_renaming_the_button_unasked_is_sent_back_naming_the_check(story: Story) -> None:
     (decided,) = decisions(story.state, 2)
     assert decided["route"] == "retry"
