@@ -118,7 +118,9 @@ def test_others_growth_after_a_count_is_counted_again_never_refused(
     made = 0
     for wave in range(2):  # each wave passes the cap in the counters; the second after a count
         counted = walks.count
-        for _ in range(40):  # others on this file system may delete files meanwhile: add more
+        # others on this file system may delete files meanwhile (another suite's worktrees,
+        # tens of thousands of files at once): add more until the meter counts, as it must
+        for _ in range(400):
             for _ in range(700):
                 (others / str(made)).touch()
                 made += 1
