@@ -335,9 +335,9 @@ def drivers_ready(services: Services) -> None:
     """The browser's drivers for the hold-out's checks at once, started in the background
     while the suite runs, within a cycle (``within``: outside one, no validation follows in
     this process); a broken hold-out: the step that runs it says so."""
+    if not within():
+        return
     with suppress(StepFailed):
-        if not within():
-            return
         wanted = min(
             len(apps_for(_holdout(services.settings, None))), checks_at_once(services.settings)
         )
