@@ -175,11 +175,11 @@ def smoke(ctx: StepContext, merge: Landing, check: CheckResult) -> Smoke:
         adopt(ctx, learning, result)
         services, holdout = ctx.services, ctx.services.settings.holdout_dir
         if not result.setup_offline_for:
-            if all(j.passed for j in result.journeys):  # every check and replay: the hold-out
-                # as it now is (what it tried, adopted) calibrates this tree, each check once
-                once = {j.name: j for j in result.journeys}
-                key = calibration_key(services.repo, merged, holdout)
-                record_calibration(services.store, key, result.evolve(journeys=[*once.values()]))
+            # the hold-out as it now is (what it tried, adopted) calibrates this tree, each
+            # check once, if every check and replay passed
+            once = {j.name: j for j in result.journeys}
+            key = calibration_key(services.repo, merged, holdout)
+            record_calibration(services.store, key, result.evolve(journeys=[*once.values()]))
             if check.tests is not None and check.tests.exit_code == 0:  # on this very tree:
                 # production's health, as it keeps it: the tree's suite passed as the
                 # candidate, its hold-out here (and what it adopted)

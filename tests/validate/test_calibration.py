@@ -51,13 +51,18 @@ def test_validations_starting_together_calibrate_production_once(tmp_path: Path)
 
 
 def test_only_journeys_that_all_passed_calibrate_a_tree(tmp_path: Path) -> None:
-    """Whoever ran them (health, red tests or not; a candidate's check): a run with a failed
-    journey calibrates nothing, the validation looks again (fault put back by hand: a red
-    journey kept as the tree's calibration, caught)."""
+    """Whoever ran them (health, red tests or not; a candidate's check; a smoke run whose
+    hold-out passed and a replay of a check it tried did not): a run with a failed journey
+    calibrates nothing, the validation looks again (faults put back by hand: a red journey
+    kept as the tree's calibration, caught; a failed replay kept, caught)."""
     store = Store.open(tmp_path / "state")
     seen = [JourneyResult("home", True, 2), JourneyResult("add", False, 1)]
     red = HoldoutRun(sha="c" * 40, tree="t" * 40, journeys=seen, journeys_passed=False)
     record_calibration(store, "baseline:tree:holdout", red)
+    assert store.get_flag("baseline:tree:holdout") is None
+    replayed = [seen[0], JourneyResult("learned:1-C1", False, 1)]  # not in journeys_passed
+    tried = HoldoutRun(sha="c" * 40, tree="t" * 40, journeys=replayed, journeys_passed=True)
+    record_calibration(store, "baseline:tree:holdout", tried)
     assert store.get_flag("baseline:tree:holdout") is None
     green = HoldoutRun(sha="c" * 40, tree="t" * 40, journeys=seen[:1], journeys_passed=True)
     record_calibration(store, "baseline:tree:holdout", green)
