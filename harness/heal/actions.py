@@ -38,6 +38,7 @@ OUTPUT = 4000  # of the tests' output in the red run, kept and shown
 DIFF, BODY = 4000, 2000  # of a reverted change's diff and issue body its regression issue holds
 Cause = Literal["flaky", "environment", "regression"]  # what made production red
 REGRESSION_LABELS = (Label.REGRESSION, "kind:bug", "priority:p1")
+REGRESSION_KEY = "heal:regression:"  # and its culprit: what a regression issue is filed under
 
 
 @action("heal.diagnose")
@@ -216,7 +217,7 @@ def _regression(ctx: StepContext, healed: Healed, blame: Blame, said: dict[str, 
     path = "comments/heal_regression.md.j2"
     body = render(path, chain=chain, limit=limit, stopped=stopped, change=change, **said)
     body += "\n\n" + change_block(forge.markers, change)
-    title, key = f"Regression since {culprit[:12]} (#{number})", f"heal:regression:{culprit}"
+    title, key = f"Regression since {culprit[:12]} (#{number})", REGRESSION_KEY + culprit
     state = Label.NEEDS_HUMAN if stopped else Label.IN_PROGRESS
     issue = file_once(forge, key, title, body, state, REGRESSION_LABELS)
     healed = healed.evolve(regression_issue=issue.number, chain=chain)
