@@ -11,11 +11,9 @@ from harness.errors import LeaseError, UsageError
 
 @click.command()
 @json_option("Print what was found and done as JSON.")
-@click.option(
-    "--revert", "culprit", metavar="SHA", help="Check nothing: revert SHA, heal's culprit."
-)
+@click.option("--revert", help="Check nothing: start the revert of this commit heal blamed.")
 @click.pass_context
-def health(ctx: click.Context, as_json: bool, culprit: str | None) -> None:
+def health(ctx: click.Context, as_json: bool, revert: str | None) -> None:
     """Run production's health now; when red, heal it: diagnose, bisect, revert through the
     merge queue, regression issue (docs/heal.md). Exit 0 when production is green (again),
     1 when it is not. ``--revert SHA``: production is not checked again; the revert of SHA,
@@ -33,7 +31,7 @@ def health(ctx: click.Context, as_json: bool, culprit: str | None) -> None:
             raise LeaseError(f"{busy}: production is checked there; try again when it ends")
         with live_line("health", services.store, as_json, piped=False) as say:
             say("production health …")
-            state = production_health(services, culprit)
+            state = production_health(services, revert)
             landed = None
             reverting = state.reverting
             if reverting and target_of(ctx).plan is None:  # planned: its PR is not there yet

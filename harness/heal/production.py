@@ -116,7 +116,7 @@ def state(
     reverting = look.reverting or made
     if heal is None:  # a revert waits or was started, a person has this commit, or nothing was
         if reverting:
-            return red.evolve(reverting=reverting, outcome="reverted", culprit=inputs.culprit)
+            return red.evolve(reverting=reverting, outcome="reverted")
         tracked = _tracked(services, sha)
         if tracked is None:
             return red
