@@ -109,9 +109,9 @@ class Blame(Artifact):
     other commit (``maintainer``), or none: not reproducible."""
 
     red: str
-    green: str | None
-    culprit: str | None
-    culprit_kind: Literal["factory", "revert", "maintainer", "none"]
+    green: str | None = None
+    culprit: str | None = None
+    culprit_kind: Literal["factory", "revert", "maintainer", "none"] = "none"
     issue: int | None = None
     commits: int = 0  # first-parent commits after the green end, up to the red one
     probes: list[Probe] = Field(default_factory=list)

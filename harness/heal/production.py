@@ -26,7 +26,6 @@ from harness.engine.context import Services, StepContext
 from harness.engine.records import RunRecords
 from harness.engine.runner import Engine
 from harness.forge.base import Label, filed_issues, set_state
-from harness.heal.actions import REGRESSION_KEY
 from harness.implement.spec import reverted_change
 from harness.kinds import REVERT, is_revert
 from harness.validate.calibration import calibration_key, green_now
@@ -82,7 +81,7 @@ def change(ctx: StepContext, inputs: ProductionInputs, heal: Ran | None) -> Chan
     healed = _records(ctx.services, heal).newest(Healed)
     culprit = healed.culprit if healed and healed.outcome == "reverted" else inputs.culprit
     forge = ctx.services.forge
-    issue = filed_issues(forge).get(f"{REGRESSION_KEY}{culprit}") if culprit else None
+    issue = filed_issues(forge).get(f"heal:regression:{culprit}") if culprit else None
     change = reverted_change(forge, issue) if issue and issue.number > 0 else None
     if issue is None or change is None:
         return None
