@@ -91,6 +91,8 @@ def test_health_and_lessons_run_on_actions_plan_then_apply(tmp_path: Path, lande
         )
         results = jobs.workflow(health)
         assert results["health"]["ok"], "\n".join(jobs.log)
+        # production checked and healed once, by the health job: no job checks it again
+        assert _checked(jobs) == {"health": ["heal", "health"]}
         outputs = results["health"]["outputs"]
         assert (outputs["health"], outputs["outcome"], outputs["reverting"]) == (
             "1",
@@ -100,7 +102,6 @@ def test_health_and_lessons_run_on_actions_plan_then_apply(tmp_path: Path, lande
         assert looked["factory-health.yml:health"] == writes  # the read-only job wrote nothing
         assert not results["apply"]["ok"]  # red, and nothing to revert: a failed run
         assert jobs.jobs == ["factory-health.yml:health", "factory-health.yml:apply"]
-        assert _checked(jobs) == {"health": ["heal", "health"]}  # once each
         (filed,) = [i for i in hub.issues.values() if i.title.startswith("Production is red")]
         assert Label.NEEDS_HUMAN in filed.labels and filed.author == hub.bot_login
         assert looked["factory-health.yml:apply"] > writes  # the apply job filed it
