@@ -29,9 +29,12 @@ class HealInputs(Inputs):
 
 class ProductionInputs(Inputs):
     """The ``production`` workflow's: the production commit it checks (a heal under way for
-    another commit is ended: production moved on)."""
+    another commit is ended: production moved on); ``culprit``: not checked again, the revert
+    of the commit an earlier heal blamed, on the regression issue it filed (GitHub's heal job,
+    docs/heal.md#on-github-actions)."""
 
     sha: str
+    culprit: str | None = None
 
 
 class Health(Artifact):
@@ -71,6 +74,7 @@ class Production(Artifact):
     outcome: str | None = None
     tracking: str | None = None
     reverting: int | None = None
+    culprit: str | None = None  # the commit heal blamed
     warning: str | None = None
 
 
@@ -105,9 +109,9 @@ class Blame(Artifact):
     other commit (``maintainer``), or none: not reproducible."""
 
     red: str
-    green: str | None
-    culprit: str | None
-    culprit_kind: Literal["factory", "revert", "maintainer", "none"]
+    green: str | None = None
+    culprit: str | None = None
+    culprit_kind: Literal["factory", "revert", "maintainer", "none"] = "none"
     issue: int | None = None
     commits: int = 0  # first-parent commits after the green end, up to the red one
     probes: list[Probe] = Field(default_factory=list)

@@ -11,11 +11,14 @@ from harness.errors import LeaseError, UsageError
 
 @click.command()
 @json_option("Print what was found and done as JSON.")
+@click.option("--revert", help="Check nothing: start the revert of this commit heal blamed.")
 @click.pass_context
-def health(ctx: click.Context, as_json: bool) -> None:
+def health(ctx: click.Context, as_json: bool, revert: str | None) -> None:
     """Run production's health now; when red, heal it: diagnose, bisect, revert through the
     merge queue, regression issue (docs/heal.md). Exit 0 when production is green (again),
-    1 when it is not."""
+    1 when it is not. ``--revert SHA``: production is not checked again; the revert of SHA,
+    which an earlier heal blamed, starts on the regression issue it filed (GitHub's heal
+    job, after the health job's plan was applied)."""
     from harness.artifacts import Landing
     from harness.cli.live import live_line
     from harness.cli.work import cycle_lease
@@ -28,7 +31,7 @@ def health(ctx: click.Context, as_json: bool) -> None:
             raise LeaseError(f"{busy}: production is checked there; try again when it ends")
         with live_line("health", services.store, as_json, piped=False) as say:
             say("production health …")
-            state = production_health(services)
+            state = production_health(services, revert)
             landed = None
             reverting = state.reverting
             if reverting and target_of(ctx).plan is None:  # planned: its PR is not there yet

@@ -54,7 +54,7 @@ def diagnose(ctx: StepContext, inputs: HealInputs) -> Diagnosis:
         )
     checks = failing_checks(red, ctx.services.settings.holdout_dir)
     again = probe(ctx, red.sha, checks, "again")
-    known = flakes(ctx.services.store)  # heal's own record of what it found flaky before
+    known = flakes(store)  # heal's own record of what it found flaky before
     real = [c for c in again.failed if c not in known]
     verdict: Cause = "environment" if again.environment else "regression" if real else "flaky"
     suite = any(not c.startswith(ON_AN_APP) for c in real)  # it failed again
@@ -139,7 +139,7 @@ def bisect(ctx: StepContext, diagnose: Diagnosis) -> Blame:
             raise _NotJudged(probes[-1].environment)
         return not set(probes[-1].failed).isdisjoint(checks)
 
-    blame = Blame(red=diagnose.sha, green=None, culprit=None, culprit_kind="none", alone=alone)
+    blame = Blame(red=diagnose.sha, alone=alone)
     try:
         bad, good = first_failing(fails, len(history), known)
     except _NotJudged:
@@ -277,7 +277,7 @@ def _evidence(ctx: StepContext, diagnosed: Diagnosis, blame: Blame | None) -> di
     by count alone, the bisect's log and culprit, the tests' output."""
     test = ctx.services.settings.config.commands.test
     still = _still(diagnosed)
-    blame = blame or Blame(red=diagnosed.sha, green=None, culprit=None, culprit_kind="none")
+    blame = blame or Blame(red=diagnosed.sha)
     return {
         **blame.model_dump(),
         "tests": [test if c == "tests" else c[5:] for c in still if c.startswith("test")],

@@ -25,7 +25,8 @@ from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
 from harness.engine.records import RunRecords
 from harness.engine.runner import Engine
-from harness.forge.base import Label, set_state
+from harness.forge.base import Label, filed_issues, set_state
+from harness.implement.spec import reverted_change
 from harness.kinds import REVERT, is_revert
 from harness.validate.calibration import calibration_key, green_now
 
@@ -34,11 +35,12 @@ HEALS = 1000  # the newest heals whose issues a green production may close
 ENDED = (Label.REJECTED, Label.FAILED, Label.NEEDS_HUMAN)
 
 
-def production_health(services: Services) -> Production:
-    """The production workflow on production's commit, fetched first."""
+def production_health(services: Services, culprit: str | None = None) -> Production:
+    """The production workflow on production's commit, fetched first (``culprit``: see
+    ``ProductionInputs``)."""
     branch = services.settings.config.production_branch
     sha = services.forge.sync(branch)
-    outcome = Engine(services).run("production", inputs=ProductionInputs(sha=sha))
+    outcome = Engine(services).run("production", inputs=ProductionInputs(sha=sha, culprit=culprit))
     return outcome.artifact(Production) or Production(green=False, reason=outcome.reason)
 
 
@@ -51,13 +53,14 @@ def _records(services: Services, child: Ran | None) -> RunRecords:
 def look(ctx: StepContext, inputs: ProductionInputs) -> Look:
     """Whether production's health is checked now: not while its tree is known green under
     this hold-out (``health.green_for_h``) or there is no app to check, nor while heal's
-    revert waits for validation (no heal starts then)."""
+    revert waits for validation (no heal starts then), nor when the revert of an earlier
+    heal's culprit is asked for."""
     services, settings = ctx.services, ctx.services.settings
     key = calibration_key(services.repo, inputs.sha, settings.holdout_dir, "health")
     if not settings.config.commands.start or green_now(services.store, settings, key):
         return Look(check=False, green=True)
     waiting = reverts_waiting(services)
-    return Look(check=not waiting, reverting=waiting[0] if waiting else None)
+    return Look(check=not waiting and not inputs.culprit, reverting=waiting[0] if waiting else None)
 
 
 @action("heal.red")
@@ -70,16 +73,21 @@ def red(ctx: StepContext, inputs: ProductionInputs, health: Ran | None) -> HealI
 
 
 @action("heal.change")
-def change(ctx: StepContext, heal: Ran | None) -> ChangeInputs | None:
-    """The revert heal decided, as its regression issue's change (a plan's new issue, whose
-    number is below 0: its next health reverts)."""
+def change(ctx: StepContext, inputs: ProductionInputs, heal: Ran | None) -> ChangeInputs | None:
+    """The revert heal decided (or, ``inputs.culprit``, an earlier heal), as the change of
+    the regression issue heal filed for its culprit, found by the forge's record (the
+    factory's own issue, its signed key and change block): not while that issue is a plan's
+    (number below 0) — GitHub's heal job reverts once it is filed."""
     healed = _records(ctx.services, heal).newest(Healed)
-    number = (healed.regression_issue or 0) if healed else 0
-    if healed is None or healed.outcome != "reverted" or number <= 0 or not healed.culprit:
+    culprit = healed.culprit if healed and healed.outcome == "reverted" else inputs.culprit
+    forge = ctx.services.forge
+    issue = filed_issues(forge).get(f"heal:regression:{culprit}") if culprit else None
+    change = reverted_change(forge, issue) if issue and issue.number > 0 else None
+    if issue is None or change is None:
         return None
-    title = f"Revert {healed.culprit[:12]} (issue {healed.culprit_issue})"
-    spec = Assignment(number=number, title=title, decision="accept", kind=REVERT)
-    return ChangeInputs(number=number, culprit=healed.culprit, spec=spec)
+    title = f"Revert {str(culprit)[:12]} (issue {change.issue})"
+    spec = Assignment(number=issue.number, title=title, decision="accept", kind=REVERT)
+    return ChangeInputs(number=issue.number, culprit=culprit, spec=spec)
 
 
 @action("heal.state")
@@ -103,9 +111,11 @@ def state(
         return Production(green=True, run_id=checked, warning=said if refused else None)
     why = health.reason if health else f"production {sha[:12]} is being healed"
     red = Production(green=False, run_id=checked, reason=why)
-    if look.reverting is not None:
-        return red.evolve(reverting=look.reverting, outcome="reverted")
-    if heal is None:  # a person has this commit already, or nothing was started
+    made = revert.issue if revert and _records(services, revert).newest(PrCandidate) else None
+    reverting = look.reverting or made
+    if heal is None:  # a revert waits or was started, a person has this commit, or nothing was
+        if reverting:
+            return red.evolve(reverting=reverting, outcome="reverted")
         tracked = _tracked(services, sha)
         if tracked is None:
             return red
@@ -117,7 +127,6 @@ def state(
     diagnosed = records.newest(Diagnosis)  # green only where every check passed again
     again = diagnosed.again if diagnosed else None
     green = diagnosed is not None and diagnosed.verdict == "flaky" and not (again and again.failed)
-    reverting = revert.issue if revert and _records(services, revert).newest(PrCandidate) else None
     return Production(
         green=green,
         run_id=checked,
@@ -126,6 +135,7 @@ def state(
         outcome=healed.outcome,
         tracking=str(healed.person_issue) if healed.person_issue is not None else None,
         reverting=reverting,
+        culprit=healed.culprit,
     )
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from harness.forge.base import Label
+from harness.store.db import Store
+from tests.actions_runner import Runner
 from tests.factory_repo import git
 from tests.forge.actions_scenario import WORKFLOWS, Healed, Landed, actions, runner
 from tests.forge.github_helpers import forked, github_env
@@ -39,6 +41,20 @@ def _health_journeys_pass() -> None:
     journeys_pass(pytest.MonkeyPatch(), checks=("health",))
 
 
+def _checked(jobs: Runner) -> dict[str, list[str]]:
+    """What the jobs that checked production checked, by job: the runs of production's health
+    (the whole suite and every journey) and of heal (the failing checks again, the bisect)."""
+    checked: dict[str, list[str]] = {}
+    for state in sorted(jobs.root.glob("job-*/temp/factory-state/state.db")):
+        store = Store.open(state.parent)
+        job = state.parts[-4].split("-", 2)[2]
+        runs = store.list_runs(None)
+        if ran := sorted(r.workflow for r in runs if r.workflow in ("health", "heal")):
+            checked[job] = ran
+        store.close()
+    return checked
+
+
 def test_health_and_lessons_run_on_actions_plan_then_apply(tmp_path: Path, landed: Landed) -> None:
     repo, holdout = landed.repo, landed.holdout
     health = repo / WORKFLOWS / "factory-health.yml"
@@ -49,6 +65,8 @@ def test_health_and_lessons_run_on_actions_plan_then_apply(tmp_path: Path, lande
     assert landed.work.results["factory-health.yml:health"]["outputs"] == {
         "health": "0",
         "reverting": "",
+        "outcome": "",
+        "culprit": "",
     }
 
     with (
@@ -57,7 +75,8 @@ def test_health_and_lessons_run_on_actions_plan_then_apply(tmp_path: Path, lande
     ):
         writes = len(hub.writes())
         # a person's push breaks a test: the health job finds it red, heals (the bisect
-        # blames that commit) and plans one issue for a person; only the apply job files it
+        # blames that commit) and plans one issue for a person; only the apply job files it,
+        # and fails the run: nothing to revert, so no heal job checks production again
         person = runner(tmp_path, hub, "person", holdout)
         test = person / "test_app.py"
         test.write_text(test.read_text().replace('["a", "b"]', '["a", "b", "c"]', 1))
@@ -71,17 +90,21 @@ def test_health_and_lessons_run_on_actions_plan_then_apply(tmp_path: Path, lande
             before=_health_journeys_pass,
         )
         results = jobs.workflow(health)
-        assert results["health"]["ok"] and results["heal"]["ok"], "\n".join(jobs.log)
-        assert results["heal"]["outputs"] == {"health": "1", "reverting": ""}
+        assert results["health"]["ok"], "\n".join(jobs.log)
+        # production checked and healed once, by the health job: no job checks it again
+        assert _checked(jobs) == {"health": ["heal", "health"]}
+        outputs = results["health"]["outputs"]
+        assert (outputs["health"], outputs["outcome"], outputs["reverting"]) == (
+            "1",
+            "needs_human",
+            "",
+        )
         assert looked["factory-health.yml:health"] == writes  # the read-only job wrote nothing
-        assert results["apply"]["ok"] and not results["apply-heal"]["ok"]  # red: a failed run
-        assert "factory-health.yml:validate" not in jobs.jobs  # nothing to revert
+        assert not results["apply"]["ok"]  # red, and nothing to revert: a failed run
+        assert jobs.jobs == ["factory-health.yml:health", "factory-health.yml:apply"]
         (filed,) = [i for i in hub.issues.values() if i.title.startswith("Production is red")]
         assert Label.NEEDS_HUMAN in filed.labels and filed.author == hub.bot_login
-        # the apply job filed it; the heal job then checked production again on a runner of
-        # its own (no state: only GitHub's record), still red, and its apply job wrote nothing
-        assert looked["factory-health.yml:apply"] > writes
-        assert looked["factory-health.yml:apply-heal"] == looked["factory-health.yml:apply"]
+        assert looked["factory-health.yml:apply"] > writes  # the apply job filed it
         assert [i.title for i in hub.issues.values()].count(filed.title) == 1  # never twice
 
         # weekly lessons: proposed by a read-only job, applied by another
@@ -111,6 +134,9 @@ def test_a_factory_merge_that_breaks_production_is_reverted_by_the_health_jobs(
         "validate",
         "apply-merge",
     ]
+    # production checked and healed once, by the health job; the heal job, on a runner of its
+    # own, checked nothing again: it planned the revert of the commit the health job blamed
+    assert _checked(healed.heal) == {"health": ["heal", "health"]}
     assert healed.main != merged.merge_sha
     # exactly what production held before
     assert healed.tree == landed.seen["tree before the landing"]
