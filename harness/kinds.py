@@ -14,3 +14,8 @@ REVERT: Final = "revert"
 def is_revert(kind: str | None) -> bool:
     """Whether a change of ``kind`` is a revert."""
     return kind == REVERT
+
+
+def regression_key(culprit: str) -> str:
+    """What heal's regression issue for a revert of ``culprit`` is filed, and found, under."""
+    return f"heal:regression:{culprit}"

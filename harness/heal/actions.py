@@ -29,7 +29,7 @@ from harness.git.repo import GitRepo
 from harness.heal.checks import failing_checks, probe, public
 from harness.implement.actions import checkout
 from harness.implement.spec import change_block, forge_spec, triage_spec
-from harness.kinds import REVERT, is_revert
+from harness.kinds import REVERT, is_revert, regression_key
 from harness.validate.calibration import calibration_key
 from harness.validate.suite import flakes
 
@@ -216,7 +216,7 @@ def _regression(ctx: StepContext, healed: Healed, blame: Blame, said: dict[str, 
     path = "comments/heal_regression.md.j2"
     body = render(path, chain=chain, limit=limit, stopped=stopped, change=change, **said)
     body += "\n\n" + change_block(forge.markers, change)
-    title, key = f"Regression since {culprit[:12]} (#{number})", f"heal:regression:{culprit}"
+    title, key = f"Regression since {culprit[:12]} (#{number})", regression_key(culprit)
     state = Label.NEEDS_HUMAN if stopped else Label.IN_PROGRESS
     issue = file_once(forge, key, title, body, state, REGRESSION_LABELS)
     healed = healed.evolve(regression_issue=issue.number, chain=chain)

@@ -27,7 +27,7 @@ from harness.engine.records import RunRecords
 from harness.engine.runner import Engine
 from harness.forge.base import Label, filed_issues, set_state
 from harness.implement.spec import reverted_change
-from harness.kinds import REVERT, is_revert
+from harness.kinds import REVERT, is_revert, regression_key
 from harness.validate.calibration import calibration_key, green_now
 
 HEALS = 1000  # the newest heals whose issues a green production may close
@@ -81,7 +81,7 @@ def change(ctx: StepContext, inputs: ProductionInputs, heal: Ran | None) -> Chan
     healed = _records(ctx.services, heal).newest(Healed)
     culprit = healed.culprit if healed and healed.outcome == "reverted" else inputs.culprit
     forge = ctx.services.forge
-    issue = filed_issues(forge).get(f"heal:regression:{culprit}") if culprit else None
+    issue = filed_issues(forge).get(regression_key(culprit)) if culprit else None
     change = reverted_change(forge, issue) if issue and issue.number > 0 else None
     if issue is None or change is None:
         return None
