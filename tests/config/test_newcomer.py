@@ -10,7 +10,9 @@ the candidate, the sealed validator's verdict, and the smoke run after the merge
 set the merged tree up offline again only to start the app for journeys that stand in) stand
 in as passed (``journeys_pass``, ``verdicts_pass``, ``checks_passed.smoked``): nothing here
 reads them, and ``tests/validate`` runs them for real (the smoke's offline set-up of a
-change to what set-up reads: ``test_setup_network.py``)."""
+change to what set-up reads: ``test_setup_network.py``). So does the candidate's set-up
+again offline (``_candidate_set_up``): nothing runs in its checkout, its tests' pass being
+implement's, on the same tree, which that step set up offline with init's command."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.git.repo import GitRepo
 from harness.store.db import Store
 from tests.checks_passed import smoked, verdicts_pass
 from tests.cli_helpers import Result, run_cli, use_actions
@@ -52,6 +55,23 @@ class FirstHour:
     on_main: str  # ls-tree --name-only main after the run
 
 
+def _candidate_set_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The validation's checkout of the candidate moved to it with init's set-up not run there
+    again (``evidence.prepare_worktree``): every check on it stands in or is reused."""
+    from harness.sandbox.policy import Prepared
+    from harness.validate import evidence
+
+    real = evidence.prepare_worktree
+
+    def prepare(settings: Any, path: Path, trusted: str, head: str, fresh: bool = False) -> Any:
+        if not path.name.endswith("-candidate"):
+            return real(settings, path, trusted, head, fresh)
+        GitRepo(path).move_to(head)
+        return Prepared(None, None, ())
+
+    monkeypatch.setattr(evidence, "prepare_worktree", prepare)
+
+
 def _commit(repo: Path, message: str) -> None:
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", message)
@@ -67,6 +87,7 @@ def first_hour(tmp_path_factory: pytest.TempPathFactory) -> FirstHour:
     shutil.copytree(repo, plain)
     with newcomer_env(state), Output() as out, pytest.MonkeyPatch.context() as checks:
         journeys_pass(checks, checks=("candidate",))
+        _candidate_set_up(checks)
         use_actions(checks, smoked)
         verdicts_pass(checks)
         plain_init = run_cli(out, "--repo", str(plain), "init")

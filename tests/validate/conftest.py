@@ -335,7 +335,10 @@ def journeys_pass(
     as passed, a browser for none (those of the validations of ``issues``, of the ``checks``
     named, alone, if given), and so does each replay of a learned check: for a test whose
     subject is another check, which runs for real beside them. The learned checks replay for
-    real when ``learned`` is false, the journeys when ``journeys`` is."""
+    real when ``learned`` is false, the journeys when ``journeys`` is. When every check stands
+    in, no check takes a browser's driver: the test step starts none ahead for them
+    (``evidence.drivers_ready``; ``tests/validate/test_cold_start.py`` starts them for real)."""
+    from harness.browser.drivers import Drivers
     from harness.browser.journeys import Learned
     from harness.validate import evidence
 
@@ -348,6 +351,8 @@ def journeys_pass(
         return 0, [JourneyResult(j.name, True, 1, final_text="the notes") for j in group]
 
     monkeypatch.setattr(evidence, "_journey_check", journey)
+    if issues is None and checks is None and learned and journeys:
+        monkeypatch.setattr(Drivers, "start", lambda self, count: None)
 
 
 def suite_alone(
