@@ -86,12 +86,14 @@ def cached_or_computed(
 
 def record_calibration(store: Store, key: str, result: HoldoutRun) -> None:
     """The journeys of ``result`` (on the tree of ``key``, set up as production would set it
-    up) calibrate that tree if they all passed (a learned check's replays too, which
-    ``journeys_passed`` does not count), unless it is calibrated already."""
+    up) calibrate that tree, each check once, if they all passed (a learned check's replays
+    too, which ``journeys_passed`` does not count), unless it is calibrated already."""
     if (
         result.journeys_passed
         and all(j.passed for j in result.journeys)
         and store.get_flag(key) is None
     ):
-        journeys = HoldoutRun.from_outputs(result.model_dump(exclude={"tests", "validator"}))
+        once = {j.name: j for j in result.journeys}  # a check replayed is one check
+        kept = result.evolve(journeys=[*once.values()])
+        journeys = HoldoutRun.from_outputs(kept.model_dump(exclude={"tests", "validator"}))
         store.set_flag(key, journeys.model_dump_json())

@@ -175,11 +175,9 @@ def smoke(ctx: StepContext, merge: Landing, check: CheckResult) -> Smoke:
         adopt(ctx, learning, result)
         services, holdout = ctx.services, ctx.services.settings.holdout_dir
         if not result.setup_offline_for:
-            # the hold-out as it now is (what it tried, adopted) calibrates this tree, each
-            # check once, if every check and replay passed
-            once = {j.name: j for j in result.journeys}
+            # the hold-out as it now is (what it tried, adopted) calibrates this tree
             key = calibration_key(services.repo, merged, holdout)
-            record_calibration(services.store, key, result.evolve(journeys=[*once.values()]))
+            record_calibration(services.store, key, result)
             if check.tests is not None and check.tests.exit_code == 0:  # on this very tree:
                 # production's health, as it keeps it: the tree's suite passed as the
                 # candidate, its hold-out here (and what it adopted)

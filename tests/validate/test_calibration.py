@@ -60,14 +60,18 @@ def test_only_journeys_that_all_passed_calibrate_a_tree(tmp_path: Path) -> None:
     red = HoldoutRun(sha="c" * 40, tree="t" * 40, journeys=seen, journeys_passed=False)
     record_calibration(store, "baseline:tree:holdout", red)
     assert store.get_flag("baseline:tree:holdout") is None
-    replayed = [seen[0], JourneyResult("learned:1-C1", False, 1)]  # not in journeys_passed
-    tried = HoldoutRun(sha="c" * 40, tree="t" * 40, journeys=replayed, journeys_passed=True)
-    record_calibration(store, "baseline:tree:holdout", tried)
-    assert store.get_flag("baseline:tree:holdout") is None
-    green = HoldoutRun(sha="c" * 40, tree="t" * 40, journeys=seen[:1], journeys_passed=True)
+    failed, passed = JourneyResult("learned:1-C1", False, 1), JourneyResult("learned:1-C1", True, 1)
+    for replays in ([failed], [failed, passed]):  # not in journeys_passed; one of two failed
+        tried = HoldoutRun(
+            sha="c" * 40, tree="t" * 40, journeys=[seen[0], *replays], journeys_passed=True
+        )
+        record_calibration(store, "baseline:tree:holdout", tried)
+        assert store.get_flag("baseline:tree:holdout") is None
+    both = [seen[0], passed, passed]  # a check and its two replays: each check once
+    green = HoldoutRun(sha="c" * 40, tree="t" * 40, journeys=both, journeys_passed=True)
     record_calibration(store, "baseline:tree:holdout", green)
     kept = HoldoutRun.model_validate_json(store.get_flag("baseline:tree:holdout") or "{}")
-    assert kept.journeys == green.journeys
+    assert kept.journeys == [seen[0], passed]
     store.close()
 
 
