@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 
 from harness.cli.common import echo_report, emit_json, json_option, opened, target_of
@@ -25,6 +27,8 @@ def health(ctx: click.Context, as_json: bool, revert: str | None) -> None:
     from harness.heal.production import production_health
     from harness.validate.run import validate_issue
 
+    if revert is not None and not re.fullmatch("[0-9a-f]{40}", revert):  # heal's culprit
+        raise UsageError(f"health: --revert takes the full SHA heal blamed, not {revert[:60]!r}")
     services = opened(ctx)  # no model: heal and revert validation ask none
     with cycle_lease(services.store) as busy:
         if busy:

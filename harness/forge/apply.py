@@ -7,6 +7,7 @@ else planned for that issue is applied (its PR stays open and is validated again
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
@@ -59,8 +60,9 @@ def apply_plan(forge: GitHubForge, plan_dir: Path) -> list[Applied]:
             forge.remove_labels(entry.issue, entry.labels)
         elif op == "set_state":
             forge.set_issue_state(entry.issue, entry.state)
-        elif op == "comment":
-            row["comment"] = forge.post_comment(entry.issue, entry.key, entry.body).id
+        elif op == "comment":  # an issue the plan filed named by GitHub's number, not the plan's
+            body = re.sub(r"#(-\d+)\b", lambda m: f"#{filed.get(int(m[1]), m[1])}", entry.body)
+            row["comment"] = forge.post_comment(entry.issue, entry.key, body).id
         elif op == "open_pr":
             row["pr"] = numbers[entry.provisional] = _open_pr(forge, plan_dir, entry)
             pr_issue[entry.provisional] = pr_issue[row["pr"]] = entry.issue

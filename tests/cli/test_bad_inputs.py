@@ -147,6 +147,8 @@ CASES = [
     Case("batch-wait-inf", ("triage", "--batch", "--batch-wait", "inf"), "'--batch-wait'"),
     Case("interval-2**70", ("run", "--interval", BIG), "'--interval'"),
     Case("max-parallel-zero", ("run", "--max-parallel", "0"), "'--max-parallel'"),
+    Case("revert-short-sha", ("health", "--revert", "9475acb2faa2"), "the full SHA heal blamed"),
+    Case("revert-5000", ("health", "--revert", LONG), f"not '{'a' * 60}'"),
     # paths the system cannot take: named, shown shortened, never looked up
     Case("repo-5000", ("--repo", LONG, "status"), "'--repo': 'aaaa"),
     Case("repo-5000-absolute", ("--repo", "/tmp/" + LONG, "check"), "5,005 bytes"),

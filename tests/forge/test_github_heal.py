@@ -143,5 +143,10 @@ def test_a_factory_merge_that_breaks_production_is_reverted_by_the_health_jobs(
     (regression,) = [i for i in hub.issues.values() if i.title.startswith("Regression since")]
     assert Label.REGRESSION in regression.labels and f"#{1}" in regression.title
     assert hub.issues[1].state == "open" and Label.REGRESSION in hub.issues[1].labels
+    # the issue reopened names the regression issue by the number GitHub gave it, not the
+    # number the read-only job's plan gave it before it was filed
+    on_one = [c["body"] for c in hub.comments.values() if c["issue"] == 1]
+    (reopened,) = [body for body in on_one if "**Reopened" in body]
+    assert f"#{regression.number} brings the change back" in reopened, reopened
     revert = [p for p in hub.pulls.values() if p.merged and p.number != merged.number]
     assert len(revert) == 1 and hub.issues[revert[0].number].title.startswith("Revert")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.artifacts import RevertedChange
 from harness.config.testfiles import failing_tests
 from harness.forge.base import Label, file_once, set_state
 from harness.forge.local import LocalForge
@@ -15,6 +16,8 @@ from harness.git.repo import GitRepo
 from harness.heal.actions import _NotJudged, first_failing
 from harness.heal.checks import public
 from harness.heal.production import production_health
+from harness.implement.spec import change_block
+from harness.kinds import regression_key
 from harness.services import open_services
 from harness.store.db import Store
 from tests.factory_repo import make_factory_repo
@@ -152,3 +155,31 @@ def test_a_reverted_change_whose_regression_issue_failed_goes_to_a_person(
     set_state(forge, regression, Label.MERGED)  # a person sent it back; its fix landed
     production_health(services)
     assert forge.get_issue(reverted).state == "closed"
+
+
+def test_a_revert_asked_by_hand_starts_only_while_its_regression_issue_is_the_factorys(
+    tmp_path: Path,
+) -> None:
+    """``factory health --revert SHA`` (GitHub's heal job, or a maintainer) starts the revert of
+    SHA as the change of the regression issue heal filed for it: not once a person closed that
+    issue or has it, though it still holds its signed change block."""
+    repo = make_factory_repo(tmp_path / "repo")  # no app: production is not checked
+    services = open_services(repo, tmp_path / "state")
+    forge, culprit = services.forge, "1" * 40
+    reverted = forge.create_issue("Add a help page", "Please.", "owner").number
+    block = RevertedChange(issue=reverted, title="Add a help page", body="Please.", criteria=[],
+                           files=["app.py"], diff="")  # fmt: skip
+    body = "Evidence.\n\n" + change_block(forge.markers, block)
+    regression = file_once(forge, regression_key(culprit), "Regression", body, Label.IN_PROGRESS)
+
+    def reverts() -> int:
+        return len(services.store.list_runs(None, "revert"))
+
+    forge.set_issue_state(regression.number, "closed")
+    assert production_health(services, culprit).reverting is None and reverts() == 0
+    forge.set_issue_state(regression.number, "open")
+    set_state(forge, regression.number, Label.NEEDS_HUMAN)
+    assert production_health(services, culprit).reverting is None and reverts() == 0
+    set_state(forge, regression.number, Label.IN_PROGRESS)  # the factory's again: it starts
+    production_health(services, culprit)
+    assert reverts() == 1
