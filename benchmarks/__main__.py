@@ -107,52 +107,60 @@ def _parallel_rows() -> list[f.Figure]:
     return [*parallel, f.engine_overhead(implemented)]
 
 
-def main() -> int:
-    with scratch():
-        return _measured()
-
-
-def _measured() -> int:
-    if sys.argv[1:2] == ["soak"]:
-        from benchmarks.soak import main as soak_main
-
-        return soak_main(sys.argv[2:])
+def _trace() -> list[f.Figure]:
     # the trace's set-up is built by a test's helpers, which a scratch copy of the harness
     # (the soak's mutants run there) does not hold
     from benchmarks.trace import trace_overhead
 
-    if sys.argv[1:] == ["github"]:
-        return alone(github_figures, "github")
-    if sys.argv[1:] == ["inputs"]:
-        return alone(input_figures, "inputs")
-    if sys.argv[1:] == ["parallel"]:
-        return alone(_parallel_rows, "parallel")
-    if sys.argv[1:] == ["validation"]:
-        return alone(lambda: [f.validation_throughput()], "validation")
-    if sys.argv[1:] == ["landing"]:
-        return alone(lambda: [f.landing_throughput(), f.landing_throughput(failing=1)], "landing")
-    if sys.argv[1:] == ["merge"]:
-        return alone(merge_time, "merge")
-    if sys.argv[1:] == ["sandbox"]:
-        return alone(lambda: [command_after_many_files()], "sandbox")
-    if sys.argv[1:] == ["egress"]:
-        return alone(lambda: [egress_overhead()], "egress")
-    if sys.argv[1:] == ["trace"]:
-        return alone(lambda: [trace_overhead()], "trace")
-    if sys.argv[1:] == ["store"]:
-        return alone(store_figures, "store")
-    if sys.argv[1:] == ["queue"]:
-        return alone(lambda: store_figures(only_queue=True), "queue")
-    if sys.argv[1:] == ["triage-map"]:
-        return alone(triage_map_figures, "triage-map")
-    if sys.argv[1:] == ["check"]:
-        return alone(lambda: [check_figure()], "check")
-    if sys.argv[1:] == ["health"]:
-        return alone(lambda: [health_figure()], "health")
-    if sys.argv[1:] == ["approve"]:
-        return alone(lambda: [approve_figure()], "approve")
-    if sys.argv[1:] == ["learned"]:
-        return alone(learned_figures, "learned")
+    return [trace_overhead()]
+
+
+# ``python -m benchmarks PART``: one part's figures, printed only (``alone``)
+PARTS: dict[str, Callable[[], list[f.Figure]]] = {
+    "github": github_figures,
+    "inputs": input_figures,
+    "parallel": _parallel_rows,
+    "validation": lambda: [f.validation_throughput()],
+    "landing": lambda: [f.landing_throughput(), f.landing_throughput(failing=1)],
+    "merge": merge_time,
+    "sandbox": lambda: [command_after_many_files()],
+    "egress": lambda: [egress_overhead()],
+    "trace": _trace,
+    "store": store_figures,
+    "queue": lambda: store_figures(only_queue=True),
+    "triage-map": triage_map_figures,
+    "check": lambda: [check_figure()],
+    "health": lambda: [health_figure()],
+    "approve": lambda: [approve_figure()],
+    "learned": learned_figures,
+}
+USAGE = (
+    "usage: python -m benchmarks [PART | soak [OPTIONS]]: every figure, written to "
+    f"benchmarks/results.md; or one part's, printed only ({', '.join(PARTS)}); or the soak"
+)
+
+
+def main() -> int:
+    """Every figure (no argument), one part, or the soak; anything else is one line and exit
+    2 before anything is measured (a word mistyped must not start the whole run)."""
+    args = sys.argv[1:]
+    if args in (["-h"], ["--help"]):
+        print(USAGE)
+        return 0
+    if args and args[0] != "soak" and (len(args) > 1 or args[0] not in PARTS):
+        print(f"benchmarks: no part {' '.join(args)[:80]!r}; {USAGE}", file=sys.stderr)
+        return 2
+    with scratch():
+        if args[:1] == ["soak"]:
+            from benchmarks.soak import main as soak_main
+
+            return soak_main(args[1:])
+        return alone(PARTS[args[0]], args[0]) if args else _measured()
+
+
+def _measured() -> int:
+    from benchmarks.trace import trace_overhead  # as ``_trace``
+
     reps = int(os.environ.get("BENCH_REPS", "5"))
     load = os.getloadavg()[0]
     started, at_start, began = time.monotonic(), machine(), datetime.now(UTC)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
+import pytest
+
+import benchmarks.__main__ as bench
 from benchmarks.__main__ import alone, console_table, results_markdown
 from benchmarks.figures import Figure
 
@@ -57,3 +61,22 @@ def test_a_figure_measured_on_its_own_is_printed_and_never_written(capsys) -> No
     assert alone(lambda: [Figure("a part", "1", "≥ 1", 1.0)], "part") == 0
     assert "a part" in capsys.readouterr().out
     assert RESULTS.read_bytes() == before
+
+
+@pytest.mark.parametrize("args", [["paralel"], ["parallel", "store"], ["--days", "3"]])
+def test_a_part_it_does_not_have_is_one_line_and_exit_2_before_anything_is_measured(
+    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A word mistyped must not start the whole run (most of an hour, results.md rewritten)."""
+
+    def measured() -> None:
+        raise AssertionError("measuring started")
+
+    monkeypatch.setattr(bench, "scratch", measured)
+    monkeypatch.setattr(sys, "argv", ["benchmarks", *args])
+    assert bench.main() == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"benchmarks: no part {' '.join(args)!r}; usage")
+    assert "parallel, validation" in err[0]
+    monkeypatch.setattr(sys, "argv", ["benchmarks", "--help"])
+    assert bench.main() == 0 and capsys.readouterr().out.startswith("usage: python -m benchmarks")
