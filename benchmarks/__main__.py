@@ -107,12 +107,12 @@ def _parallel_rows() -> list[f.Figure]:
     return [*parallel, f.engine_overhead(implemented)]
 
 
-def _trace() -> list[f.Figure]:
+def _trace(reps: int = 5) -> list[f.Figure]:
     # the trace's set-up is built by a test's helpers, which a scratch copy of the harness
     # (the soak's mutants run there) does not hold
     from benchmarks.trace import trace_overhead
 
-    return [trace_overhead()]
+    return [trace_overhead(reps)]
 
 
 # ``python -m benchmarks PART``: one part's figures, printed only (``alone``)
@@ -159,8 +159,6 @@ def main() -> int:
 
 
 def _measured() -> int:
-    from benchmarks.trace import trace_overhead  # as ``_trace``
-
     reps = int(os.environ.get("BENCH_REPS", "5"))
     load = os.getloadavg()[0]
     started, at_start, began = time.monotonic(), machine(), datetime.now(UTC)
@@ -179,7 +177,7 @@ def _measured() -> int:
     rows.append(f.landing_throughput(failing=1))
     rows.append(command_after_many_files())
     rows.append(egress_overhead(reps))
-    rows.append(trace_overhead(reps))
+    rows += _trace(reps)
     rows += input_figures()
     rows += apart(store_figures)
     rows.append(check_figure())

@@ -78,18 +78,14 @@ def change(ctx: StepContext, inputs: ProductionInputs, heal: Ran | None) -> Chan
     the regression issue heal filed for its culprit, found by the forge's record (the
     factory's own issue, its signed key and change block): not while that issue is a plan's
     (number below 0) — GitHub's heal job reverts once it is filed — nor once it is closed or
-    a person's (``factory health --revert`` asked later, by hand)."""
+    ended (``ENDED``: a person's, or its revert failed; ``factory health --revert`` asked
+    later, by hand)."""
     healed = _records(ctx.services, heal).newest(Healed)
     culprit = healed.culprit if healed and healed.outcome == "reverted" else inputs.culprit
     forge = ctx.services.forge
     issue = filed_issues(forge).get(regression_key(culprit)) if culprit else None
     change = reverted_change(forge, issue) if issue and issue.number > 0 else None
-    if (
-        issue is None
-        or change is None
-        or issue.state != "open"
-        or Label.NEEDS_HUMAN in issue.labels
-    ):
+    if change is None or issue is None or issue.state != "open" or set(ENDED) & set(issue.labels):
         return None
     title = f"Revert {str(culprit)[:12]} (issue {change.issue})"
     spec = Assignment(number=issue.number, title=title, decision="accept", kind=REVERT)
