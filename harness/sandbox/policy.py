@@ -343,7 +343,8 @@ def _on_change(
     # counts once the change's set-up opened it)
     opened = {*seen_now.read, *seen}
     inputs.update(p for p in repo.paths_between(trusted, head) if p in opened)
-    named = ", ".join(sorted(inputs))
+    # nothing it opened changed: an entry new in (or gone from) a folder it listed decided it
+    named = ", ".join(sorted(inputs)) or f"an entry of a folder it lists: {', '.join(listed[:5])}"
     problem = None
     if offline.exit_code:
         added = added_lines(repo.tree_change(trusted, head)[1])

@@ -212,6 +212,27 @@ def test_a_change_whose_set_up_fails_offline_names_the_rule_and_what_it_adds(
     assert setup_failed(None, done).kind == "gate"  # type: ignore[arg-type]
 
 
+@pytest.mark.sandbox
+@needs_strace
+def test_a_set_up_that_fails_offline_over_a_folder_it_lists_names_the_entry(
+    tmp_path: Path,
+) -> None:
+    """A change that only adds a file where production's set-up listed the folder (as Python
+    lists the folder it imports from), set up again offline where set-up needs the network:
+    the problem names that entry, never an empty "reads ()" (a maintainer's root-level note
+    on a pip project)."""
+    script = 'ls docs > made.txt; [ -n "$HTTPS_PROXY" ] || exit 3\n'
+    repo, base = production(tmp_path, "sh setup.sh", {"setup.sh": script, "docs/a.md": "a"})
+    head = change(repo, base, {"docs/new.md": "a note"})
+    with shared():
+        done = prepared(load_settings(repo, tmp_path / "state"), repo, base, head)
+    assert done.problem is not None and done.problem.startswith(
+        "setup_code: the change alters what set-up reads (an entry of a folder it lists: "
+        "docs/new.md); set up again without the network (agent-written code never gets it) "
+        "it exited 3"
+    ), done.problem
+
+
 # pip of the system, offline, from the project's wheelhouse, run by the venv ``site``'s own
 # interpreter (which sees the system's packages), so it installs there: one pip, where
 # ``--python site/bin/python`` starts a second one inside the venv
