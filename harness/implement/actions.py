@@ -254,6 +254,8 @@ def gates(
         g.setup_code_gate(paths, commands.setup_inputs, commands.setup),
         g.network_allow_gate(added, patch, setup_allow(services.settings)),
     ]
+    if (previous := prepare.previous) is not None and previous.resume:  # git's markers
+        results.append(g.conflicts_gate(patch, [f"<<<<<<< {base}", f">>>>>>> {previous.head}"]))
     if is_revert(prepare.kind):  # a tree production held: nobody wrote it, nobody reviews it
         results = [r for r in results if r.name in REVERT_GATES]
     elif (second := services.settings.config.review.second) is not None:

@@ -72,6 +72,16 @@ def secrets_gate(diff: str) -> GateResult:
     return _gate("secrets", not found, said if found else held)
 
 
+def conflicts_gate(patch: str, markers: list[str]) -> GateResult:
+    """The lines git wrote around each conflict of a retry's start (``markers``, naming both
+    sides' commits) that the change still adds: a conflict left is never a pull request."""
+    left = [
+        p for p, lines in added_lines(patch).items() if {x.rstrip() for x in lines} & {*markers}
+    ]
+    said = f"git's conflict markers left in {', '.join(left[:5])}"
+    return _gate("conflicts_resolved", not left, said if left else "no conflict marker left")
+
+
 def tests_gate(test: Tested | None, final_tree: str | None) -> GateResult:
     if test is None:
         return _gate("tests_green", False, "the test command did not run")
