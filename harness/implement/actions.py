@@ -134,7 +134,9 @@ def setup(ctx: StepContext, worktree: Worktree) -> SetupRun:
 
 
 @action("implement.test")
-def run_tests(ctx: StepContext, worktree: Worktree, setup: SetupRun | None) -> Tested:
+def run_tests(
+    ctx: StepContext, worktree: Worktree, setup: SetupRun | None, prepare: Assignment
+) -> Tested:
     """``commands.test`` on the tree the agents left, as a candidate's tests run: on a clean
     checkout of it (a commit no ref names) in a fresh sandbox, never in their worktree (which
     may hold files the commit would not); a pass there stands for the candidate of the same
@@ -145,6 +147,11 @@ def run_tests(ctx: StepContext, worktree: Worktree, setup: SetupRun | None) -> T
     made = setup.artifacts if setup else []  # never committed
     tree = GitRepo(checkout(ctx, worktree)).stage_tree(exclude=made)
     sha = ctx.services.repo.commit_of(tree, worktree.base_sha, f"Issue {ctx.number}: tests")
+    if worktree.conflicts and (previous := prepare.previous):  # git's markers: the agent's
+        marks = [f"<<<<<<< {worktree.base_sha}", f">>>>>>> {previous.head}"]
+        left = g.conflicts_gate(ctx.services.repo.tree_change(worktree.base_sha, sha)[1], marks)
+        if not left.passed:  # sent back with it, a fix attempt
+            raise StepFailed(f"{left.evidence}: resolve each conflict", left)
     ran = journeys_on(
         ctx,
         sha,
@@ -254,8 +261,6 @@ def gates(
         g.setup_code_gate(paths, commands.setup_inputs, commands.setup),
         g.network_allow_gate(added, patch, setup_allow(services.settings)),
     ]
-    if (previous := prepare.previous) is not None and previous.resume:  # git's markers
-        results.append(g.conflicts_gate(patch, [f"<<<<<<< {base}", f">>>>>>> {previous.head}"]))
     if is_revert(prepare.kind):  # a tree production held: nobody wrote it, nobody reviews it
         results = [r for r in results if r.name in REVERT_GATES]
     elif (second := services.settings.config.review.second) is not None:

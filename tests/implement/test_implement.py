@@ -259,14 +259,13 @@ def _conflicted(services: Services, number: int) -> None:
     set_state(services.forge, number, ROUTE_LABELS["retry"])
 
 
-@pytest.mark.usefixtures("analysers_quiet")
-def test_a_retry_that_leaves_gits_conflict_markers_is_refused(
+def test_a_retry_that_leaves_gits_conflict_markers_is_sent_back_to_resolve_them(
     tmp_path: Path, capsys, standin
 ) -> None:
     """Production moved under a change: its next attempt starts on it with the change merged
     in, each conflict between git's markers. An implementer that edits above them and leaves
-    them is refused by ``conflicts_resolved`` (a page showing `<<<<<<<` once passed every
-    other gate and the validator, and merged)."""
+    them is sent back, told where they are, until its fix attempts are spent (a page showing
+    `<<<<<<<` once passed every gate and the validator, and merged)."""
     repo = make_app_repo(tmp_path)
     number = accepted_issue(capsys, repo, "Print a footer")
     assert implement(capsys, repo, number).code == 0  # a pull request on production as it was
@@ -274,11 +273,13 @@ def test_a_retry_that_leaves_gits_conflict_markers_is_refused(
     GitRepo(repo).commit_all("a person prints a tagline where the change prints its footer")
     _conflicted(open_services(repo, tmp_path / "state"), number)
     res = implement(capsys, repo, number)
-    assert res.code == 1 and "gates failed: conflicts_resolved" in res.json()["reason"], res.out
-    report = run_cli(capsys, "--repo", str(repo), "report", res.json()["run_id"]).out
-    assert "FAIL  conflicts_resolved: git's conflict markers left in app.py" in report, report
-    kept = GitRepo(repo).read_blob(f"refs/heads/{res.json()['branch']}", "app.py") or b""
-    assert kept.count(b"print('footer')") == 2 and b"\n<<<<<<< " in kept  # what it refused
+    said = "git's conflict markers left in app.py: resolve each conflict"
+    assert res.code == 1 and said in res.json()["reason"], res.out
+    steps = run_cli(capsys, "--repo", str(repo), "report", res.json()["run_id"], "--json")
+    assert [s["status"] for s in steps.json()["steps"] if s["step"] == "test"] == ["failed"] * 3
+    told = [json.dumps(body) for _, body in standin.received if "could not be tested" in str(body)]
+    assert told and said in told[-1]  # the implementer read where they are
+    assert len(pull_requests(Store.open(tmp_path / "state"), number)) == 1  # the first alone
 
 
 @pytest.mark.parametrize(
