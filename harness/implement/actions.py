@@ -147,9 +147,8 @@ def run_tests(
     made = setup.artifacts if setup else []  # never committed
     tree = GitRepo(checkout(ctx, worktree)).stage_tree(exclude=made)
     sha = ctx.services.repo.commit_of(tree, worktree.base_sha, f"Issue {ctx.number}: tests")
-    if worktree.conflicts and (previous := prepare.previous):  # git's markers: the agent's
-        marks = [f"<<<<<<< {worktree.base_sha}", f">>>>>>> {previous.head}"]
-        left = g.conflicts_gate(ctx.services.repo.tree_change(worktree.base_sha, sha)[1], marks)
+    if prepare.previous:  # a retry starts on git's markers: resolved before its tests run
+        left = g.conflicts_gate(ctx.services.repo.tree_change(worktree.base_sha, sha)[1])
         if not left.passed:  # sent back with it, a fix attempt
             raise StepFailed(f"{left.evidence}: resolve each conflict", left)
     ran = journeys_on(

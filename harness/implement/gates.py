@@ -16,6 +16,9 @@ from harness.redact import CREDENTIALS, secret_values
 SECRET_PATTERNS = (*CREDENTIALS, ("private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")))
 
 
+MARKER = re.compile(r"(<{7}|>{7}) [0-9a-f]{40}([0-9a-f]{24})?\s*$")
+
+
 def _gate(name: str, passed: bool, evidence: str) -> GateResult:
     return GateResult(name=name, passed=passed, evidence=evidence)
 
@@ -72,12 +75,10 @@ def secrets_gate(diff: str) -> GateResult:
     return _gate("secrets", not found, said if found else held)
 
 
-def conflicts_gate(patch: str, markers: list[str]) -> GateResult:
-    """The lines git wrote around each conflict of a retry's start (``markers``, naming both
-    sides' commits) that the change still adds: a conflict left is never a pull request."""
-    left = [
-        p for p, lines in added_lines(patch).items() if {x.rstrip() for x in lines} & {*markers}
-    ]
+def conflicts_gate(patch: str) -> GateResult:
+    """The lines git writes around a conflict of two commits (each naming one) that a change
+    adds: a retry starts on them, carried by every retry after it until resolved."""
+    left = [p for p, lines in added_lines(patch).items() if any(map(MARKER.match, lines))]
     said = f"git's conflict markers left in {', '.join(left[:5])}"
     return _gate("conflicts_resolved", not left, said if left else "no conflict marker left")
 

@@ -264,8 +264,9 @@ def test_a_retry_that_leaves_gits_conflict_markers_is_sent_back_to_resolve_them(
 ) -> None:
     """Production moved under a change: its next attempt starts on it with the change merged
     in, each conflict between git's markers. An implementer that edits above them and leaves
-    them is sent back, told where they are, until its fix attempts are spent (a page showing
-    `<<<<<<<` once passed every gate and the validator, and merged)."""
+    them is sent back, told where they are, until its fix attempts are spent, and so is the
+    next attempt a person asks for (a page showing `<<<<<<<` once passed every gate and the
+    validator, and merged, both ways)."""
     repo = make_app_repo(tmp_path)
     number = accepted_issue(capsys, repo, "Print a footer")
     assert implement(capsys, repo, number).code == 0  # a pull request on production as it was
@@ -279,6 +280,11 @@ def test_a_retry_that_leaves_gits_conflict_markers_is_sent_back_to_resolve_them(
     assert [s["status"] for s in steps.json()["steps"] if s["step"] == "test"] == ["failed"] * 3
     told = [json.dumps(body) for _, body in standin.received if "could not be tested" in str(body)]
     assert told and said in told[-1]  # the implementer read where they are
+    # a person retries it, production where it was: the next attempt starts on the markers
+    # the last one left (no conflict with production now), and is sent back again
+    assert run_cli(capsys, "--repo", str(repo), "retry", str(number)).code == 0
+    res = implement(capsys, repo, number)
+    assert res.code == 1 and said in res.json()["reason"], res.out
     assert len(pull_requests(Store.open(tmp_path / "state"), number)) == 1  # the first alone
 
 
