@@ -189,6 +189,15 @@ def test_a_file_read_under_one_branch_of_an_if_is_set_up_code_only_when_that_bra
         assert moved.inputs_changed == ("mode.txt",) and moved.offline is not None
 
 
+def _offline(tmp_path: Path, files: dict[str, str], changed: dict[str, str]) -> Prepared:
+    """Production holding ``files`` (its set-up ``sh setup.sh``), prepared for a change that
+    writes ``changed``."""
+    repo, base = production(tmp_path, "sh setup.sh", files)
+    head = change(repo, base, changed)
+    with shared():
+        return prepared(load_settings(repo, tmp_path / "state"), repo, base, head)
+
+
 @pytest.mark.sandbox
 @needs_strace
 def test_a_change_whose_set_up_fails_offline_names_the_rule_and_what_it_adds(
@@ -199,10 +208,8 @@ def test_a_change_whose_set_up_fails_offline_names_the_rule_and_what_it_adds(
     (no fix attempt: a gate's kind), never "set up again … exited 1" alone."""
     script = 'while read -r p; do [ -f "wheelhouse/$p.whl" ] || exit 3; done < lists/extra.txt\n'
     files = {"setup.sh": script, "lists/extra.txt": "okpkg-2.0-py3-none-any\n"}
-    repo, base = production(tmp_path, "sh setup.sh", files)
-    head = change(repo, base, {"lists/extra.txt": "okpkg-2.0-py3-none-any\nevilpkg==6.6\n"})
-    with shared():
-        done = prepared(load_settings(repo, tmp_path / "state"), repo, base, head)
+    changed = {"lists/extra.txt": "okpkg-2.0-py3-none-any\nevilpkg==6.6\n"}
+    done = _offline(tmp_path, files, changed)
     assert done.problem is not None and done.problem.startswith(
         "setup_code: the change alters what set-up reads (lists/extra.txt); set up again "
         "without the network (agent-written code never gets it) it exited 3"
@@ -222,10 +229,7 @@ def test_a_set_up_that_fails_offline_over_a_folder_it_lists_names_the_entry(
     the problem names that entry, never an empty "reads ()" (a maintainer's root-level note
     on a pip project)."""
     script = 'ls docs > made.txt; [ -n "$HTTPS_PROXY" ] || exit 3\n'
-    repo, base = production(tmp_path, "sh setup.sh", {"setup.sh": script, "docs/a.md": "a"})
-    head = change(repo, base, {"docs/new.md": "a note"})
-    with shared():
-        done = prepared(load_settings(repo, tmp_path / "state"), repo, base, head)
+    done = _offline(tmp_path, {"setup.sh": script, "docs/a.md": "a"}, {"docs/new.md": "a note"})
     assert done.problem is not None and done.problem.startswith(
         "setup_code: the change alters what set-up reads (an entry of a folder it lists: "
         "docs/new.md); set up again without the network (agent-written code never gets it) "
