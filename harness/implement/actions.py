@@ -147,10 +147,11 @@ def run_tests(
     made = setup.artifacts if setup else []  # never committed
     tree = GitRepo(checkout(ctx, worktree)).stage_tree(exclude=made)
     sha = ctx.services.repo.commit_of(tree, worktree.base_sha, f"Issue {ctx.number}: tests")
-    if prepare.previous:  # a retry starts on git's markers: resolved before its tests run
-        left = g.conflicts_gate(ctx.services.repo.tree_change(worktree.base_sha, sha)[1])
-        if not left.passed:  # sent back with it, a fix attempt
-            raise StepFailed(f"{left.evidence}: resolve each conflict", left)
+    if prepare.previous and (
+        left := g.conflicts_left(ctx.services.repo.tree_change(worktree.base_sha, sha)[1])
+    ):  # a retry starts on git's markers: resolved before its tests run, or sent back
+        said = f"git's conflict markers left in {', '.join(left[:5])}: resolve each conflict"
+        raise StepFailed(said, {"conflicts": left})
     ran = journeys_on(
         ctx,
         sha,

@@ -75,12 +75,10 @@ def secrets_gate(diff: str) -> GateResult:
     return _gate("secrets", not found, said if found else held)
 
 
-def conflicts_gate(patch: str) -> GateResult:
-    """The lines git writes around a conflict of two commits (each naming one) that a change
-    adds: a retry starts on them, carried by every retry after it until resolved."""
-    left = [p for p, lines in added_lines(patch).items() if any(map(MARKER.match, lines))]
-    said = f"git's conflict markers left in {', '.join(left[:5])}"
-    return _gate("conflicts_resolved", not left, said if left else "no conflict marker left")
+def conflicts_left(patch: str) -> list[str]:
+    """The files a change adds a line git writes around a conflict of two commits to (each
+    marker names one): a retry starts on them, carried by every retry after it until resolved."""
+    return [p for p, lines in added_lines(patch).items() if any(map(MARKER.match, lines))]
 
 
 def tests_gate(test: Tested | None, final_tree: str | None) -> GateResult:
