@@ -338,25 +338,26 @@ def drivers_ready(services: Services) -> None:
     if not within():
         return
     with suppress(StepFailed):
-        wanted = min(
-            len(apps_for(_holdout(services.settings, None))), checks_at_once(services.settings)
-        )
+        wanted = min(len(apps_for(_holdout(services, None))), checks_at_once(services.settings))
         services.caches.part(Drivers, lasting=True).start(wanted)
 
 
-def _holdout(settings: Settings, only: frozenset[str] | None) -> list[HoldoutCheck]:
+def _holdout(services: Services, only: frozenset[str] | None) -> list[HoldoutCheck]:
     """The hold-out's journeys and adopted learned checks (``only``: those of these names;
-    none: no app is needed), for an app that can be started."""
+    none: no app is needed), for an app that can be started; a learned check only where the
+    repository holds its merge (a backtest's base: those before it)."""
+    settings = services.settings
     if only == frozenset():
         return []
     if not settings.config.commands.start:
         raise StepFailed("factory.yaml has no commands.start: the app cannot be validated", {})
     try:
-        return [j for j in load_holdout(settings.holdout_dir) if only is None or j.name in only]
+        held = [j for j in load_holdout(settings.holdout_dir) if only is None or j.name in only]
     except ConfigErrors as exc:
         raise StepFailed(
             f"the hold-out is broken: {exc.problems[0]}", {"hold_out": "broken"}
         ) from exc
+    return [j for j in held if not isinstance(j, Learned) or services.repo.find([j.merge])[0]]
 
 
 def _groups(at: Checkout, groups: list[list[HoldoutCheck]]) -> list[Callable[[], Any]]:
@@ -430,7 +431,7 @@ def journeys_on(
     name); setup reaches the egress proxy only on ``trusted`` (``prepare_worktree``). ``reuse``:
     a remembered pass stands for the tests unless the tree's suite holds one of these flakes."""
     settings, repo = ctx.services.settings, ctx.services.repo
-    held = _holdout(settings, only)  # before anything is made: a broken hold-out says so
+    held = _holdout(ctx.services, only)  # before anything is made: a broken hold-out says so
     kept = reused(ctx, sha, trusted or sha, reuse) if tests and reuse is not None else None
     testing = tests and kept is None  # the suite runs here
     if not (testing or held or before or validator or trying or settings.config.commands.setup):

@@ -150,6 +150,31 @@ def test_a_base_whose_page_lacks_what_the_hold_out_expects_is_reported_before_an
     assert standin.received == []  # before any model call
 
 
+@pytest.mark.browser
+def test_a_check_learned_from_a_later_merge_is_no_part_of_an_earlier_bases_hold_out(
+    tmp_path: Path, capsys, standin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hold-out holds the check learned from the case's own fix (its page says "0 notes",
+    which the base does not): the base's history holds no such merge, so the check is not the
+    base's to fit, and the case is rehearsed and graded (every case of a history whose fixes
+    taught checks was reported as a base the hold-out does not fit, and rehearsed nothing)."""
+    use_actions(monkeypatch, checked)
+    repo = history(tmp_path, capsys)
+    base, fix = suite(tmp_path / "suites" / "notes", COUNT_TEST)
+    check = {"id": "1-C1", "merge": fix, "quote": "0 notes"}
+    learned = tmp_path / "notes-holdout" / "learned"
+    learned.mkdir()
+    (learned / "1-C1.yaml").write_text(
+        yaml.safe_dump({**check, "actions": [["browser_navigate", {"url": "/"}]]})
+    )
+    manifest = tmp_path / "suites" / "cases.yaml"
+    case = {"id": "count", "title": TITLE_1, "body": "Show 'N notes'.", "base": base, "fix": fix}
+    manifest.write_text(json.dumps({"repo": "notes", "cases": [case]}))
+    res = run_cli(capsys, "--repo", str(repo), "backtest", "--manifest", str(manifest), "--json")
+    (row,) = res.json()["cases"]
+    assert (row["route"], row["resolved"]) == ("merge", True), row["reason"]
+
+
 def test_an_imported_historys_fix_1_is_no_case_of_this_forges_issue_1(
     tmp_path: Path, capsys
 ) -> None:
