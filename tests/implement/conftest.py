@@ -9,7 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.artifacts import PrCandidate, Validation
+from harness.forge.base import Label, set_state
 from harness.model.scripted import ScriptedModel, load_script
+from harness.services import open_services
+from harness.store.db import Store
 from tests.checks_passed import analysers_find_nothing
 from tests.cli_helpers import Result, repo_cli
 from tests.factory_repo import RULES, git, make_factory_repo
@@ -86,3 +90,29 @@ def analysers_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
     run for real in ``test_security_gate.py`` and through ``factory implement`` in the
     end-to-end tests (``greeted`` in ``test_implement.py``)."""
     analysers_find_nothing(monkeypatch)
+
+
+def conflict_retry(store: Store, repo: Path, number: int, conflict: str) -> PrCandidate:
+    """What validation's retry route does with a change that no longer merges with production
+    (as ``validate.decide`` records it): its decision, its pull request closed, the issue
+    accepted again. The change's candidate, as implement recorded it."""
+    ((_, candidate),) = store.artifacts(PrCandidate, number)
+    decided = Validation(
+        route="retry",
+        reason=conflict,
+        score=0.95,
+        verdict="pass",
+        gates=[],
+        fix_attempts=0,
+        implement_run=candidate.implement_run,
+        pr=candidate.pr,
+        conflict=conflict,
+    )
+    validated = store.create_run("validate", number, {}, {})
+    seq = store.start_step(validated.id, "decide", {})
+    store.finish_step(seq, "succeeded", decided.model_dump(mode="json"), artifact="Validation")
+    store.set_run_status(validated.id, "succeeded")
+    forge = open_services(repo, store.path.parent).forge
+    forge.close_pr(candidate.pr)
+    set_state(forge, number, Label.ACCEPTED)
+    return candidate

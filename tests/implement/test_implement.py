@@ -13,17 +13,19 @@ from typing import Any
 
 import pytest
 
-from harness.artifacts import GateResult, Validation
-from harness.forge.base import set_state
 from harness.git.repo import GitRepo
 from harness.model.scripted import ScriptedModel, load_script
-from harness.services import Services, open_services
 from harness.store.db import Store
-from harness.validate.actions import ROUTE_LABELS
 from tests.cli_helpers import Result, run_cli
 from tests.factory_repo import RULES
 from tests.forge.shared_scenario import Output, isolated_env
-from tests.implement.conftest import KEY, accepted_issue, big_script, make_app_repo
+from tests.implement.conftest import (
+    KEY,
+    accepted_issue,
+    big_script,
+    conflict_retry,
+    make_app_repo,
+)
 from tests.standins.anthropic_standin import AnthropicStandIn
 from tests.store_reads import pull_requests
 
@@ -233,32 +235,6 @@ def test_tests_failing_after_the_fix_attempts_fail_the_issue(
     assert git.rev_parse(f"{tree['start_sha']}^") == tree["base_sha"] == git.rev_parse("main")
 
 
-def _conflicted(services: Services, number: int) -> None:
-    """What validation does with a change that no longer merges with production (as
-    ``validate.decide`` records it): the retry route, its pull request closed, accepted again."""
-    store = services.store
-    implemented = store.list_runs(limit=1, workflow="implement", issue=number)[0]
-    check = store.create_run("validate", number, {"number": number}, {})
-    seq = store.start_step(check.id, "decide", {"kind": "action", "action": "validate.decide"})
-    conflict = "a text conflict in app.py"
-    gate = GateResult(name="merges_with_production", passed=False, evidence=conflict)
-    said = Validation(
-        route="retry",
-        reason=conflict,
-        score=0.0,
-        verdict="pass",
-        gates=[gate],
-        fix_attempts=0,
-        conflict=conflict,
-        implement_run=implemented.id,
-        pr=1,
-    )
-    store.finish_step(seq, "succeeded", said.model_dump(mode="json"), artifact="Validation")
-    store.set_run_status(check.id, "succeeded")
-    services.forge.close_pr(1)
-    set_state(services.forge, number, ROUTE_LABELS["retry"])
-
-
 def test_a_retry_that_leaves_gits_conflict_markers_is_sent_back_to_resolve_them(
     tmp_path: Path, capsys, standin
 ) -> None:
@@ -272,7 +248,7 @@ def test_a_retry_that_leaves_gits_conflict_markers_is_sent_back_to_resolve_them(
     assert implement(capsys, repo, number).code == 0  # a pull request on production as it was
     (repo / "app.py").write_text("print('notes')\nprint('tagline')\n")
     GitRepo(repo).commit_all("a person prints a tagline where the change prints its footer")
-    _conflicted(open_services(repo, tmp_path / "state"), number)
+    conflict_retry(Store.open(tmp_path / "state"), repo, number, "a text conflict in app.py")
     res = implement(capsys, repo, number)
     said = "git's conflict markers left in app.py: resolve each conflict"
     assert res.code == 1 and said in res.json()["reason"], res.out

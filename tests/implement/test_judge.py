@@ -14,16 +14,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.artifacts import CheckResult, PrCandidate, Validation
+from harness.artifacts import CheckResult, PrCandidate
 from harness.config.models import Rules
-from harness.forge.base import Label, set_state
 from harness.model.base import Model, Request, Response
 from harness.model.scripted import ScriptedModel, load_script
-from harness.services import open_services
 from harness.store.db import Store
 from harness.validate.route import decide_route
 from tests.cli_helpers import run_cli
-from tests.implement.conftest import KEY, accepted_issue, big_script, make_app_repo
+from tests.implement.conftest import (
+    KEY,
+    accepted_issue,
+    big_script,
+    conflict_retry,
+    make_app_repo,
+)
 from tests.standins.anthropic_standin import AnthropicStandIn
 
 pytestmark = pytest.mark.usefixtures("analysers_quiet")
@@ -154,18 +158,8 @@ def test_a_rebase_runs_on_the_model_that_wrote_the_change_and_counts_as_that_att
     assert first.code == 0, first.err
     asked = len(standin.received)
     store = Store.open(tmp_path / "state")
-    ((_, candidate),) = store.artifacts(PrCandidate, number)
     conflict = "no longer merges with production: app.py changed on both sides"
-    said = {"route": "retry", "reason": conflict, "score": 0.95, "verdict": "pass"}
-    routed = {**said, "gates": [], "fix_attempts": 0, "pr": candidate.pr, "conflict": conflict}
-    validated = store.create_run("validate", number, {}, {})
-    seq = store.start_step(validated.id, "decide", {})
-    decided = Validation(implement_run=candidate.implement_run, **routed)
-    store.finish_step(seq, "succeeded", decided.model_dump(mode="json"), artifact="Validation")
-    store.set_run_status(validated.id, "succeeded")
-    forge = open_services(repo, tmp_path / "state").forge  # what the retry route applies
-    forge.close_pr(candidate.pr)
-    set_state(forge, number, Label.ACCEPTED)
+    candidate = conflict_retry(store, repo, number, conflict)
 
     again = run_cli(capsys, *cli, "implement", str(number), "--json")
     assert again.code == 0, again.err
