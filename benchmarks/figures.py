@@ -152,9 +152,11 @@ def parallel_efficiency(reps: int = 3, n: int = 16) -> tuple[list[Figure], Imple
     sixteen; efficiency is that over T(16). Beside it, as context, the lockstep figure:
     every call 1 s, sixteen issues doing their CPU at the same instant; T(1) / T(16). The
     CPU per issue is the harness's and every process it started (git, sandboxes: a cgroup's
-    accounting), at 16 with drawn latencies, ``commands.test: true``."""
+    accounting), at 16 with drawn latencies, ``commands.test: true``; beside it, one issue's
+    alone in its cycle, which pays the cycle's own work (the warm analysers' interpreter, the
+    model's client) by itself."""
     _implement(1, 1, 1.0)
-    lockstep, drawn, cpu, states, speeds = [], [], [], [], [core_s()]
+    lockstep, drawn, cpu, alone_cpu, states, speeds = [], [], [], [], [], [core_s()]
     with git_clock() as git_s:
         for _ in range(reps):
             one, many = _implement(1, 1, 1.0), _implement(n, n, 1.0)
@@ -164,6 +166,7 @@ def parallel_efficiency(reps: int = 3, n: int = 16) -> tuple[list[Figure], Imple
             floor = alone.seconds - sum(alone.waited.values()) + max(together.waited.values())
             drawn.append((floor / together.seconds, floor, together.seconds))
             cpu.append(together.cpu_s / n)
+            alone_cpu.append(alone.cpu_s)  # a cycle of one issue: the per-cycle work is its own
             states += [one.state, many.state, alone.state, together.state]
     done = Implemented(states, git_s[0])
     ratio, floor, t_n = sorted(drawn)[len(drawn) // 2]
@@ -188,7 +191,9 @@ def parallel_efficiency(reps: int = 3, n: int = 16) -> tuple[list[Figure], Imple
             0.1 / max(per_issue, 1e-6),
             f"median of {reps} runs of {n} issues implemented at once, `commands.test: true`: "
             f"the harness, git and every sandboxed command ({together.how}); "
-            f"{', '.join(f'{c * 1000:.0f}' for c in cpu)} ms; one core: 10 M Python additions "
+            f"{', '.join(f'{c * 1000:.0f}' for c in cpu)} ms; an issue alone in its cycle (the "
+            f"analysers' interpreter and the model's client made for it alone): "
+            f"{statistics.median(alone_cpu):.3f} s; one core: 10 M Python additions "
             f"in {min(speeds):.2f}–{max(speeds):.2f} s of CPU before and after the runs",
         ),
     ], done
