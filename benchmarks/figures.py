@@ -116,6 +116,7 @@ class Stage:
     how: str
     state: Path
     waited: dict[int, float]
+    own_s: float = 0.0  # of ``cpu_s``, the harness's own process (every thread)
 
 
 def _implement(n: int, parallel: int, latency: float | str) -> Stage:
@@ -129,14 +130,15 @@ def _implement(n: int, parallel: int, latency: float | str) -> Stage:
         triage_all(services)  # accepted, untimed
         server.answer_after(latency)
         with counted() as (cpu, how):  # the stand-in's process is not in it
-            started = time.monotonic()  # what factory run does once triage is over
+            started, own = time.monotonic(), time.process_time()  # what factory run does
             rows = run_stage(services.settings, None, "implement", list(range(1, n + 1)), parallel)
-            elapsed, spent = time.monotonic() - started, cpu()
+            elapsed, spent = time.monotonic() - started, cpu()  # once triage is over
+            own = time.process_time() - own
         waited = server.waited() if latency == "drawn" else {}
     failed = [r for r in rows if r["status"] != "succeeded"]
     if failed:
         raise RuntimeError(f"implement failed in the benchmark: {failed[0]}")
-    return Stage(elapsed, spent, how, state, waited)
+    return Stage(elapsed, spent, how, state, waited, own)
 
 
 def parallel_efficiency(reps: int = 3, n: int = 16) -> tuple[list[Figure], Implemented]:
@@ -156,7 +158,8 @@ def parallel_efficiency(reps: int = 3, n: int = 16) -> tuple[list[Figure], Imple
     alone in its cycle, which pays the cycle's own work (the warm analysers' interpreter, the
     model's client) by itself."""
     _implement(1, 1, 1.0)
-    lockstep, drawn, cpu, alone_cpu, states, speeds = [], [], [], [], [], [core_s()]
+    lockstep, drawn, cpu, own, alone_cpu, states = [], [], [], [], [], []
+    speeds = [core_s()]
     with git_clock() as git_s:
         for _ in range(reps):
             one, many = _implement(1, 1, 1.0), _implement(n, n, 1.0)
@@ -166,6 +169,7 @@ def parallel_efficiency(reps: int = 3, n: int = 16) -> tuple[list[Figure], Imple
             floor = alone.seconds - sum(alone.waited.values()) + max(together.waited.values())
             drawn.append((floor / together.seconds, floor, together.seconds))
             cpu.append(together.cpu_s / n)
+            own.append(together.own_s / n)
             alone_cpu.append(alone.cpu_s)  # a cycle of one issue: the per-cycle work is its own
             states += [one.state, many.state, alone.state, together.state]
     done = Implemented(states, git_s[0])
@@ -191,7 +195,9 @@ def parallel_efficiency(reps: int = 3, n: int = 16) -> tuple[list[Figure], Imple
             0.1 / max(per_issue, 1e-6),
             f"median of {reps} runs of {n} issues implemented at once, `commands.test: true`: "
             f"the harness, git and every sandboxed command ({together.how}); "
-            f"{', '.join(f'{c * 1000:.0f}' for c in cpu)} ms; an issue alone in its cycle (the "
+            f"{', '.join(f'{c * 1000:.0f}' for c in cpu)} ms, of which the harness's own "
+            f"process {', '.join(f'{c * 1000:.0f}' for c in own)} ms and the rest what it "
+            f"started (git, the sandboxes, the warm analysers); an issue alone in its cycle (the "
             f"analysers' interpreter and the model's client made for it alone): "
             f"{statistics.median(alone_cpu):.3f} s; one core: 10 M Python additions "
             f"in {min(speeds):.2f}–{max(speeds):.2f} s of CPU before and after the runs",
