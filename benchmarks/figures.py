@@ -158,12 +158,13 @@ def parallel_efficiency(reps: int = 3, n: int = 16) -> tuple[list[Figure], Imple
     alone in its cycle, which pays the cycle's own work (the warm analysers' interpreter, the
     model's client) by itself."""
     _implement(1, 1, 1.0)
-    lockstep, drawn, cpu, own, alone_cpu, states = [], [], [], [], [], []
+    lockstep, drawn, cpu, own, alone_cpu, at_once, states = [], [], [], [], [], [], []
     speeds = [core_s()]
     with git_clock() as git_s:
         for _ in range(reps):
             one, many = _implement(1, 1, 1.0), _implement(n, n, 1.0)
             lockstep.append(one.seconds / many.seconds)
+            at_once.append(many.cpu_s / n)
             alone, together = _implement(1, 1, "drawn"), _implement(n, n, "drawn")
             speeds.append(core_s())  # the CPU figure moves with it
             floor = alone.seconds - sum(alone.waited.values()) + max(together.waited.values())
@@ -197,7 +198,9 @@ def parallel_efficiency(reps: int = 3, n: int = 16) -> tuple[list[Figure], Imple
             f"the harness, git and every sandboxed command ({together.how}); "
             f"{', '.join(f'{c * 1000:.0f}' for c in cpu)} ms, of which the harness's own "
             f"process {', '.join(f'{c * 1000:.0f}' for c in own)} ms and the rest what it "
-            f"started (git, the sandboxes, the warm analysers); an issue alone in its cycle (the "
+            f"started (git, the sandboxes, the warm analysers); the same work with every answer "
+            f"after 1 s, the sixteen's steps at the same moments (lockstep): "
+            f"{', '.join(f'{c * 1000:.0f}' for c in at_once)} ms; an issue alone in its cycle (the "
             f"analysers' interpreter and the model's client made for it alone): "
             f"{statistics.median(alone_cpu):.3f} s; one core: 10 M Python additions "
             f"in {min(speeds):.2f}–{max(speeds):.2f} s of CPU before and after the runs",
