@@ -116,7 +116,7 @@ class Stage:
     how: str
     state: Path
     waited: dict[int, float]
-    own_s: float = 0.0  # of ``cpu_s``, the harness's own process (every thread)
+    own_s: float  # of ``cpu_s``, the harness's own process (every thread)
 
 
 def _implement(n: int, parallel: int, latency: float | str) -> Stage:
@@ -130,15 +130,16 @@ def _implement(n: int, parallel: int, latency: float | str) -> Stage:
         triage_all(services)  # accepted, untimed
         server.answer_after(latency)
         with counted() as (cpu, how):  # the stand-in's process is not in it
-            started, own = time.monotonic(), time.process_time()  # what factory run does
+            started = time.monotonic()  # what factory run does once triage is over
+            own = time.process_time()
             rows = run_stage(services.settings, None, "implement", list(range(1, n + 1)), parallel)
-            elapsed, spent = time.monotonic() - started, cpu()  # once triage is over
-            own = time.process_time() - own
+            elapsed, spent = time.monotonic() - started, cpu()
+            own_s = time.process_time() - own
         waited = server.waited() if latency == "drawn" else {}
     failed = [r for r in rows if r["status"] != "succeeded"]
     if failed:
         raise RuntimeError(f"implement failed in the benchmark: {failed[0]}")
-    return Stage(elapsed, spent, how, state, waited, own)
+    return Stage(elapsed, spent, how, state, waited, own_s)
 
 
 def parallel_efficiency(reps: int = 3, n: int = 16) -> tuple[list[Figure], Implemented]:
@@ -196,16 +197,20 @@ def parallel_efficiency(reps: int = 3, n: int = 16) -> tuple[list[Figure], Imple
             0.1 / max(per_issue, 1e-6),
             f"median of {reps} runs of {n} issues implemented at once, `commands.test: true`: "
             f"the harness, git and every sandboxed command ({together.how}); "
-            f"{', '.join(f'{c * 1000:.0f}' for c in cpu)} ms, of which the harness's own "
-            f"process {', '.join(f'{c * 1000:.0f}' for c in own)} ms and the rest what it "
-            f"started (git, the sandboxes, the warm analysers); the same work with every answer "
-            f"after 1 s, the sixteen's steps at the same moments (lockstep): "
-            f"{', '.join(f'{c * 1000:.0f}' for c in at_once)} ms; an issue alone in its cycle (the "
+            f"{_ms(cpu)} ms, of which the harness's own process {_ms(own)} ms and the rest "
+            f"what it started (git, the sandboxes, the warm analysers); the same work with every "
+            f"answer after 1 s, the sixteen's steps at the same moments (lockstep): "
+            f"{_ms(at_once)} ms; an issue alone in its cycle (the "
             f"analysers' interpreter and the model's client made for it alone): "
             f"{statistics.median(alone_cpu):.3f} s; one core: 10 M Python additions "
             f"in {min(speeds):.2f}–{max(speeds):.2f} s of CPU before and after the runs",
         ),
     ], done
+
+
+def _ms(seconds: list[float]) -> str:
+    """Each of ``seconds`` in whole milliseconds, comma-separated."""
+    return ", ".join(f"{s * 1000:.0f}" for s in seconds)
 
 
 def engine_overhead(done: Implemented) -> Figure:
